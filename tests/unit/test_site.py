@@ -1,0 +1,159 @@
+"""site.yaml: defaults, schema, and the errors an operator sees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from versahub.errors import InputError
+from versahub.site.config import load_site, merge_defaults, site_from_mapping, site_schema
+from versahub.site.defaults import DEFAULTS
+from versahub.site.hubconfig import HubPaths, hub_settings, render_config_file
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_alone_validate() -> None:
+    jsonschema.Draft202012Validator(site_schema()).validate(DEFAULTS)
+    site = site_from_mapping({})
+    assert site.name == "VersaHub"
+    assert site.opa_url == "http://127.0.0.1:8181"
+
+
+def test_shipped_site_file_validates() -> None:
+    site = load_site(REPO / "site.yaml")
+    assert "ds101-shared" in site.volumes
+    assert site.policy["caps"]["groups"]["staff"]["memory"] == "16G"
+
+
+def test_merge_keeps_defaults_and_replaces_lists() -> None:
+    merged = merge_defaults(DEFAULTS, {"policy": {"trusted_forges": ["git.example.org"]}})
+    assert merged["policy"]["trusted_forges"] == ["git.example.org"]
+    assert merged["policy"]["allowed_forges"] == ["*"]
+    assert DEFAULTS["policy"]["trusted_forges"] == []  # not mutated
+
+
+def test_volumes_replace_the_default_catalogue() -> None:
+    site = site_from_mapping({"volumes": {"scratch": {"kind": "project"}}})
+    assert list(site.volumes) == ["scratch"]
+
+
+@pytest.mark.parametrize(
+    ("doc", "field", "reason"),
+    [
+        pytest.param({"bogus": 1}, "(top level)", "unknown key", id="unknown-top-key"),
+        pytest.param({"hub": {"url": "ftp://x"}}, "hub.url", "accepted form", id="hub-url-scheme"),
+        pytest.param(
+            {"policy": {"caps": {"default": {"memory": "lots"}}}},
+            "policy.caps.default.memory",
+            "accepted form",
+            id="caps-memory",
+        ),
+        pytest.param(
+            {"policy": {"caps": {"default": {"cpu": -1}}}},
+            "policy.caps.default.cpu",
+            "",
+            id="caps-cpu-negative",
+        ),
+        pytest.param(
+            {"volumes": {"../etc": {"kind": "shared"}}}, "volumes", "", id="volume-name-traversal"
+        ),
+        pytest.param(
+            {"volumes": {"a": {"kind": "nfs"}}}, "volumes.a.kind", "not one of", id="volume-kind"
+        ),
+        pytest.param({"opa": {"address": "8.8.8.8"}}, "opa.address", "", id="opa-no-port"),
+        pytest.param(
+            {"hub": {"auth": {"kind": "demo", "users": []}}},
+            "hub.auth.users",
+            "",
+            id="demo-without-users",
+        ),
+        pytest.param(
+            {"hub": {"auth": {"kind": "generic"}}}, "hub.auth.class", "", id="generic-no-class"
+        ),
+        pytest.param(
+            {"volumes": {"a": {"kind": "home"}, "b": {"kind": "home"}}},
+            "volumes",
+            "only one",
+            id="two-homes",
+        ),
+        pytest.param(
+            {"policy": {"share": {"groups": "everyone"}}},
+            "policy.share.groups",
+            "",
+            id="share-mode",
+        ),
+        pytest.param(
+            {"site": {"warnings": "x"}}, "site.warnings", "expected array", id="warnings-type"
+        ),
+    ],
+)
+def test_bad_site_names_the_key(doc: dict, field: str, reason: str) -> None:
+    with pytest.raises(InputError) as err:
+        site_from_mapping(doc)
+    assert err.value.field == f"site.yaml: {field}"
+    assert reason in err.value.reason
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        pytest.param("a: [", "not valid YAML", id="bad-yaml"),
+        pytest.param("- 1\n- 2\n", "expected a mapping", id="not-a-mapping"),
+    ],
+)
+def test_bad_site_file(tmp_path: Path, text: str, reason: str) -> None:
+    file = tmp_path / "site.yaml"
+    file.write_text(text)
+    with pytest.raises(InputError, match=reason):
+        load_site(file)
+
+
+def test_missing_site_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot read"):
+        load_site(tmp_path / "nope.yaml")
+
+
+def test_relative_state_dir_resolves_next_to_the_file(tmp_path: Path) -> None:
+    file = tmp_path / "site.yaml"
+    file.write_text(yaml.safe_dump({"state_dir": "state"}))
+    assert load_site(file).state_dir == tmp_path / "state"
+
+
+def test_hub_settings_golden(tmp_path: Path) -> None:
+    site = load_site(REPO / "site.yaml")
+    paths = HubPaths(tmp_path)
+    settings = hub_settings(site, paths=paths, demo_password="pw", chp="/x/chp")
+    assert settings["JupyterHub"] == {
+        "bind_url": "http://127.0.0.1:8000",
+        "hub_bind_url": "http://127.0.0.1:8081",
+        "db_url": f"sqlite:///{tmp_path}/hub/jupyterhub.sqlite",
+        "cookie_secret_file": f"{tmp_path}/hub/jupyterhub_cookie_secret",
+        "pid_file": f"{tmp_path}/hub/jupyterhub.pid",
+        "allow_named_servers": True,
+        "named_server_limit_per_user": 20,
+        "cleanup_servers": True,
+        "cleanup_proxy": True,
+        "authenticator_class": "dummy",
+    }
+    assert settings["ConfigurableHTTPProxy"] == {
+        "command": ["/x/chp"],
+        "api_url": "http://127.0.0.1:8001",
+        "pid_file": f"{tmp_path}/hub/jupyterhub-proxy.pid",
+        "should_start": True,
+    }
+    assert settings["Authenticator"] == {
+        "admin_users": {"admin"},
+        "allowed_users": {"alice", "bob", "admin"},
+    }
+    assert settings["DummyAuthenticator"] == {"password": "pw"}
+
+
+def test_generated_config_file_is_valid_python(tmp_path: Path) -> None:
+    text = render_config_file(tmp_path / "site's.yaml")
+    compile(text, "jupyterhub_config.py", "exec")
+    assert "configure(c, " in text

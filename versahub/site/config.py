@@ -1,0 +1,174 @@
+"""Load and validate ``site.yaml``: defaults from one place, one JSON schema, one error.
+
+Pure apart from reading the file. Invalid input raises :class:`~versahub.errors.InputError`
+naming the offending key (``site.yaml: policy.caps.default.memory: …``) before anything
+starts; the operator's file is never rewritten.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from versahub.errors import InputError, shorten
+from versahub.site.defaults import DEFAULTS, REPLACE_KEYS
+
+MAX_SITE_FILE_BYTES = 1_000_000
+
+
+@cache
+def site_schema() -> dict[str, Any]:
+    """Return the JSON schema of site.yaml (``versahub/site/schema.json``)."""
+    text = resources.files("versahub.site").joinpath("schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def merge_defaults(
+    defaults: Mapping[str, Any], given: Mapping[str, Any], _path: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Deep-merge ``given`` over ``defaults`` without mutating either.
+
+    Mappings merge key by key; any other value (and the keys in ``REPLACE_KEYS``)
+    replaces the default wholesale.
+    """
+    merged: dict[str, Any] = copy.deepcopy(dict(defaults))
+    for key, value in given.items():
+        path = (*_path, key)
+        base = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(base, Mapping) and path not in REPLACE_KEYS:
+            merged[key] = merge_defaults(base, value, path)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _error_path(error: jsonschema.ValidationError) -> str:
+    parts: list[str] = []
+    for part in error.absolute_path:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(("." if parts else "") + str(part))
+    return "".join(parts) or "(top level)"
+
+
+def _error_reason(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        return f"unknown key ({error.message.split('(')[-1].rstrip(')')})"
+    if error.validator == "pattern":
+        return f"{shorten(error.instance)} is not in the accepted form"
+    if error.validator == "enum":
+        allowed = ", ".join(str(v) for v in error.validator_value)
+        return f"{shorten(error.instance)} is not one of: {allowed}"
+    if error.validator == "type":
+        return f"expected {error.validator_value}, got {type(error.instance).__name__}"
+    return error.message if len(error.message) < 200 else error.message[:199] + "…"
+
+
+@dataclass(frozen=True)
+class Site:
+    """A validated site: ``data`` is the merged document (defaults filled in).
+
+    ``path`` is where it was read from (``None`` for an in-memory site); relative paths
+    in the document (``state_dir``) resolve against the file's folder.
+    """
+
+    data: Mapping[str, Any]
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.data["site"]["name"])
+
+    @property
+    def hub_url(self) -> str:
+        return str(self.data["hub"]["url"]).rstrip("/")
+
+    @property
+    def opa_address(self) -> str:
+        return str(self.data["opa"]["address"])
+
+    @property
+    def opa_url(self) -> str:
+        return f"http://{self.opa_address}"
+
+    @property
+    def volumes(self) -> Mapping[str, Any]:
+        return self.data["volumes"]
+
+    @property
+    def policy(self) -> Mapping[str, Any]:
+        return self.data["policy"]
+
+    @property
+    def state_dir(self) -> Path:
+        state = Path(str(self.data["state_dir"])).expanduser()
+        if not state.is_absolute() and self.path is not None:
+            state = self.path.parent / state
+        return state.resolve()
+
+
+def site_from_mapping(raw: Any, *, path: Path | None = None, origin: str = "site.yaml") -> Site:
+    """Validate a parsed site document and return a :class:`Site` with defaults filled in."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise InputError(origin, f"expected a mapping at the top level, got {type(raw).__name__}")
+    merged = merge_defaults(DEFAULTS, raw)
+    validator = jsonschema.Draft202012Validator(site_schema())
+    errors = sorted(validator.iter_errors(merged), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        first = errors[0]
+        raise InputError(f"{origin}: {_error_path(first)}", _error_reason(first))
+    _check_semantics(merged, origin)
+    return Site(data=merged, path=path)
+
+
+def _check_semantics(doc: Mapping[str, Any], origin: str) -> None:
+    """Checks a JSON schema cannot express: cross-references between keys."""
+    auth = doc["hub"]["auth"]
+    if auth["kind"] == "demo" and not auth.get("users"):
+        raise InputError(f"{origin}: hub.auth.users", "the demo login needs at least one user")
+    if auth["kind"] == "generic" and not auth.get("class"):
+        raise InputError(f"{origin}: hub.auth.class", "a generic authenticator needs its class")
+    homes = [name for name, vol in doc["volumes"].items() if vol["kind"] == "home"]
+    if len(homes) > 1:
+        raise InputError(
+            f"{origin}: volumes", f"only one volume may be of kind home, found {', '.join(homes)}"
+        )
+    groups = doc["policy"]["caps"]["groups"]
+    for group, caps in groups.items():
+        if not caps:
+            raise InputError(f"{origin}: policy.caps.groups.{group}", "caps must not be empty")
+
+
+def load_site(path: str | Path) -> Site:
+    """Read, merge and validate a site file; raise ``InputError`` naming the bad key."""
+    file = Path(path)
+    origin = file.name or "site.yaml"
+    try:
+        size = file.stat().st_size
+    except OSError as err:
+        raise InputError(origin, f"cannot read {str(file)!r}: {err.strerror}") from None
+    if size > MAX_SITE_FILE_BYTES:
+        raise InputError(origin, f"file is larger than {MAX_SITE_FILE_BYTES} bytes")
+    try:
+        text = file.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(origin, f"cannot read {str(file)!r}: {err}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(origin, f"not valid YAML{where}") from None
+    return site_from_mapping(raw, path=file.resolve(), origin=origin)

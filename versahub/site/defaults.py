@@ -1,0 +1,58 @@
+"""The one place where site.yaml defaults live.
+
+``DEFAULTS`` is deep-merged under the operator's ``site.yaml`` before validation, so every
+key a reader of the site needs is present. Nothing here reads files or the environment.
+A unit test checks that ``DEFAULTS`` alone validates against ``schema.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    "site": {
+        "name": "VersaHub",
+        "institution": "",
+        "credits": "",
+        "warnings": [],
+    },
+    "hub": {
+        "url": "http://127.0.0.1:8000",
+        "admin_users": [],
+        "auth": {"kind": "demo", "users": ["alice", "bob"]},
+    },
+    "opa": {
+        "address": "127.0.0.1:8181",
+        "timeout": 1.0,
+    },
+    "state_dir": ".versahub",
+    "volumes": {
+        "home": {
+            "kind": "home",
+            "description": "Your persistent home folder.",
+            "read": {"users": ["*"], "groups": []},
+            "write": {"users": ["*"], "groups": []},
+        },
+    },
+    "policy": {
+        "trusted_repos": [],
+        "trusted_forges": [],
+        "allowed_forges": ["*"],
+        "allowed_internal_hosts": [],
+        "caps": {
+            "default": {"memory": "4G", "cpu": 2, "max_duration": "24h", "idle_timeout": "4h"},
+            "groups": {},
+        },
+        "large_request": {"memory": "8G", "cpu": 4},
+        "share": {"groups": "member"},
+    },
+}
+
+# Keys whose value replaces the default wholesale instead of being merged into it: an
+# operator who lists volumes or caps per group means exactly that list.
+REPLACE_KEYS: frozenset[tuple[str, ...]] = frozenset(
+    {
+        ("volumes",),
+        ("policy", "caps", "groups"),
+    }
+)

@@ -1,0 +1,265 @@
+"""``versahub up`` / ``down`` / ``status``: the whole site on this machine.
+
+Order of ``up``: validate site.yaml → render OPA's site data → start OPA and wait for
+``/health`` → write the hub configuration → start JupyterHub (which starts
+configurable-http-proxy) and wait for ``/hub/api`` → print the URL and the demo login →
+stay in the foreground until Ctrl-C, SIGTERM or ``versahub down``. When a step fails,
+everything started so far is stopped again: nothing is left half-running.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from versahub.errors import InputError
+from versahub.policy.data import render_site_data, write_site_data
+from versahub.policy.server import find_opa, opa_command
+from versahub.site.config import Site
+from versahub.site.hubconfig import REPO_ROOT, HubPaths, find_chp, render_config_file
+from versahub.site.processes import (
+    Component,
+    http_status,
+    pid_alive,
+    port_in_use,
+    read_pid_file,
+    read_run_file,
+    start_process,
+    stop_pid,
+    wait_until,
+    write_run_file,
+)
+
+Echo = Callable[[str], None]
+POLICY_DIR = REPO_ROOT / "policies"
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _hub_host_port(site: Site) -> tuple[str, int]:
+    parts = urlsplit(site.hub_url)
+    host = parts.hostname or "127.0.0.1"
+    return ("127.0.0.1" if host in ("0.0.0.0", "localhost") else host), (parts.port or 80)
+
+
+def demo_password(paths: HubPaths) -> str:
+    """Return the site's demo password, creating it (mode 0600) on first use."""
+    file = paths.demo_password_file
+    if file.exists():
+        return file.read_text("utf-8").strip()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(12)
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(password + "\n")
+    return password
+
+
+def running_record(site: Site) -> dict[str, Any] | None:
+    """The run record of a live ``versahub up`` of this site, else ``None``."""
+    record = read_run_file(HubPaths(site.state_dir).run_file)
+    if record and pid_alive(int(record.get("supervisor", 0) or 0)):
+        return record
+    return None
+
+
+def _check_ports_free(site: Site) -> None:
+    hub_host, hub_port = _hub_host_port(site)
+    opa_host, opa_port = _host_port(site.opa_address)
+    wanted = {
+        "hub.url": (hub_host, hub_port),
+        "hub.url (proxy API port, public port + 1)": ("127.0.0.1", hub_port + 1),
+        "hub internal port": ("127.0.0.1", 8081),
+        "opa.address": (opa_host, opa_port),
+    }
+    for field, (host, port) in wanted.items():
+        if port_in_use(host, port):
+            raise InputError(field, f"port {port} on {host} is already in use")
+
+
+def start_opa(site: Site, paths: HubPaths, echo: Echo) -> Component:
+    """Render site data and start the real OPA server; wait for its health check."""
+    write_site_data(render_site_data(site.policy, site.volumes), paths.opa_data)
+    argv = opa_command(POLICY_DIR, paths.opa_data, site.opa_address, opa=find_opa())
+    echo(f"• starting OPA on {site.opa_address} (policies: {POLICY_DIR})")
+    component = start_process("opa", argv, log_dir=paths.logs)
+    wait_until(
+        lambda: http_status(f"{site.opa_url}/health") == 200,
+        timeout=30,
+        what="OPA /health",
+        progress=echo,
+        alive=lambda: component.process.poll() is None,
+    )
+    return component
+
+
+def start_hub(site: Site, paths: HubPaths, echo: Echo) -> Component:
+    """Write ``jupyterhub_config.py`` and start JupyterHub; wait for ``/hub/api``."""
+    paths.hub.mkdir(parents=True, exist_ok=True)
+    assert site.path is not None, "the hub reads site.yaml itself"
+    paths.config_file.write_text(render_config_file(site.path), "utf-8")
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    env["VERSAHUB_CHP"] = find_chp()
+    argv = [sys.executable, "-m", "jupyterhub", "-f", str(paths.config_file)]
+    echo(f"• starting JupyterHub at {site.hub_url} (with configurable-http-proxy)")
+    component = start_process("hub", argv, log_dir=paths.logs, cwd=paths.hub, env=env)
+    wait_until(
+        lambda: http_status(f"{site.hub_url}/hub/api") == 200,
+        timeout=90,
+        what="JupyterHub /hub/api",
+        progress=echo,
+        alive=lambda: component.process.poll() is None,
+    )
+    return component
+
+
+def stop_components(components: list[Component], echo: Echo) -> None:
+    """Stop components in reverse start order (the hub stops its proxy itself)."""
+    for component in reversed(components):
+        if component.process.poll() is None:
+            echo(f"• stopping {component.name}")
+            stop_pid(component.process.pid, timeout=20)
+        component.process.wait(timeout=5)
+
+
+def up(site: Site, echo: Echo, *, foreground: bool = True) -> int:
+    """Start the site; in the foreground, wait until told to stop. Returns an exit status."""
+    paths = HubPaths(site.state_dir)
+    live = running_record(site)
+    if live:
+        raise InputError("site", f"already running at {live.get('hub_url')} (versahub down)")
+    _check_ports_free(site)
+    for folder in (paths.state, paths.hub, paths.logs, paths.opa_data):
+        folder.mkdir(parents=True, exist_ok=True)
+    password = demo_password(paths)
+    components: list[Component] = []
+    stopping = False
+
+    def _stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        components.append(start_opa(site, paths, echo))
+        components.append(start_hub(site, paths, echo))
+        write_run_file(
+            paths.run_file,
+            {
+                "supervisor": os.getpid(),
+                "hub_url": site.hub_url,
+                "opa_url": site.opa_url,
+                "site_file": str(site.path),
+                "components": {c.name: c.process.pid for c in components},
+                "started": time.time(),
+            },
+        )
+        auth = site.data["hub"]["auth"]
+        echo("")
+        echo(f"VersaHub is running: {site.hub_url}/hub/")
+        if auth["kind"] == "demo":
+            echo(f"  demo login: user {auth['users'][0]!r} (or any of {', '.join(auth['users'])})")
+            echo(f"  password:   {password}")
+        echo(f"  OPA:        {site.opa_url}  (policies reload on edit)")
+        echo(f"  logs:       {paths.logs}")
+        echo("Stop with Ctrl-C or `versahub down`.")
+        if not foreground:
+            return 0
+        while not stopping:
+            for component in components:
+                if component.process.poll() is not None:
+                    echo(f"! {component.name} exited (see {component.log_file}); stopping the site")
+                    stopping = True
+            time.sleep(0.3)
+        return 0
+    finally:
+        if foreground or stopping:
+            stop_components(components, echo)
+            paths.run_file.unlink(missing_ok=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def down(site: Site, echo: Echo, *, timeout: float = 40.0) -> int:
+    """Stop a running site (its ``versahub up``), then anything it left behind."""
+    paths = HubPaths(site.state_dir)
+    record = read_run_file(paths.run_file)
+    if record is None:
+        echo("VersaHub is not running.")
+    else:
+        supervisor = int(record.get("supervisor", 0) or 0)
+        if supervisor and pid_alive(supervisor):
+            echo(f"• stopping versahub up (pid {supervisor})")
+            stop_pid(supervisor, timeout=timeout, group=False)
+        for name, pid in sorted(record.get("components", {}).items()):
+            if pid_alive(int(pid)):
+                echo(f"• stopping {name} (pid {pid})")
+                stop_pid(int(pid))
+    proxy_pid = read_pid_file(paths.hub / "jupyterhub-proxy.pid")
+    if proxy_pid and pid_alive(proxy_pid) and _is_proxy(proxy_pid):
+        echo(f"• stopping configurable-http-proxy (pid {proxy_pid})")
+        stop_pid(proxy_pid, group=False)
+    paths.run_file.unlink(missing_ok=True)
+    echo("VersaHub is stopped.")
+    return 0
+
+
+def _is_proxy(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"configurable-http-proxy" in cmdline
+
+
+def _docker_state() -> dict[str, Any]:
+    sock_path = "/var/run/docker.sock"
+    if not Path(sock_path).exists():
+        return {"state": "absent", "detail": "no /var/run/docker.sock"}
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        try:
+            sock.connect(sock_path)
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            answer = sock.recv(64)
+        except OSError as err:
+            return {"state": "down", "detail": str(err)}
+    ok = b" 200 " in answer
+    return {"state": "running" if ok else "down", "detail": "/var/run/docker.sock"}
+
+
+def status(site: Site) -> dict[str, Any]:
+    """Each component's state: ``running``, ``down`` or ``absent``, with details."""
+    paths = HubPaths(site.state_dir)
+    record = running_record(site)
+    hub_status = http_status(f"{site.hub_url}/hub/api", timeout=1.0)
+    opa_status = http_status(f"{site.opa_url}/health", timeout=1.0)
+    proxy_pid = read_pid_file(paths.hub / "jupyterhub-proxy.pid")
+    proxy_live = bool(proxy_pid and pid_alive(proxy_pid) and _is_proxy(proxy_pid))
+    components = {
+        "hub": {"state": "running" if hub_status == 200 else "down", "url": f"{site.hub_url}/hub/"},
+        "proxy": {
+            "state": "running" if proxy_live else "down",
+            "pid": proxy_pid if proxy_live else None,
+        },
+        "opa": {"state": "running" if opa_status == 200 else "down", "url": site.opa_url},
+        "docker": _docker_state(),
+    }
+    return {
+        "site": site.name,
+        "running": record is not None,
+        "supervisor": record.get("supervisor") if record else None,
+        "components": components,
+    }
