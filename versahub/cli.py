@@ -53,14 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         click.echo(f"versahub: error: {_one_line(str(err))}", err=True)
         return EXIT_BAD_INPUT
-    except click.exceptions.NoArgsIsHelp as err:
-        click.echo(err.format_message() if hasattr(err, "format_message") else "", err=True)
-        return EXIT_BAD_INPUT
     except click.UsageError as err:
+        if type(err).__name__.startswith("NoArgsIsHelp") and err.ctx is not None:
+            click.echo(err.ctx.get_help())  # a bare group: show what it offers
+            return EXIT_BAD_INPUT
         param = getattr(err, "param", None)
         where = f"{param.human_readable_name}: " if param is not None else ""
         click.echo(f"versahub: error: {where}{_one_line(err.format_message())}", err=True)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        return 1
     except click.Abort:
         click.echo("versahub: aborted", err=True)
         return 1
