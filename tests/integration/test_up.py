@@ -49,7 +49,7 @@ def site_file(tmp_path: Path) -> Path:
 
 
 def test_make_up_then_down(site_file: Path, tmp_path: Path) -> None:
-    for port in (8000, 8001, 8081, 8181):
+    for port in (8000, 8001, 8081, 8181, 5000):
         assert not port_in_use("127.0.0.1", port), f"port {port} is busy before the test"
     env = dict(os.environ, VERSAHUB_SITE=str(site_file))
     log = (tmp_path / "make-up.log").open("wb")
@@ -98,7 +98,8 @@ def test_make_up_then_down(site_file: Path, tmp_path: Path) -> None:
         assert status.returncode == 0, status.stderr
         report = json.loads(status.stdout)
         assert report["running"] is True
-        for name in ("hub", "proxy", "opa"):
+        assert _ok("http://127.0.0.1:5000/v2/"), "the registry answers"
+        for name in ("hub", "proxy", "opa", "registry"):
             assert report["components"][name]["state"] == "running", report
 
         run = json.loads((tmp_path / "state" / "run.json").read_text())
@@ -121,7 +122,7 @@ def test_make_up_then_down(site_file: Path, tmp_path: Path) -> None:
     assert make.returncode == 0, (tmp_path / "make-up.log").read_text()[-2000:]
     for pid in pids:
         assert not pid_alive(pid), f"pid {pid} is still running after versahub down"
-    for port in (8000, 8001, 8081, 8181):
+    for port in (8000, 8001, 8081, 8181, 5000):
         assert not port_in_use("127.0.0.1", port), f"port {port} still open after versahub down"
     assert not (tmp_path / "state" / "run.json").exists()
 

@@ -20,6 +20,7 @@ import jsonschema
 import yaml
 
 from versahub.errors import InputError, shorten
+from versahub.images.config import ImagesConfig
 from versahub.site.defaults import DEFAULTS, REPLACE_KEYS
 
 MAX_SITE_FILE_BYTES = 1_000_000
@@ -110,6 +111,23 @@ class Site:
         return self.data["policy"]
 
     @property
+    def registry_enabled(self) -> bool:
+        return bool(self.data["registry"]["enabled"])
+
+    @property
+    def registry_address(self) -> str:
+        return str(self.data["registry"]["address"])
+
+    @property
+    def registry_storage(self) -> Path:
+        storage = Path(str(self.data["registry"]["storage_dir"])).expanduser()
+        return storage if storage.is_absolute() else self.state_dir / storage
+
+    def images_config(self) -> ImagesConfig:
+        """The image settings of this site (``images:``, plus ``registry:`` when enabled)."""
+        return images_config(self.data)
+
+    @property
     def state_dir(self) -> Path:
         state = Path(str(self.data["state_dir"])).expanduser()
         if not state.is_absolute() and self.path is not None:
@@ -133,6 +151,20 @@ def site_from_mapping(raw: Any, *, path: Path | None = None, origin: str = "site
     return Site(data=merged, path=path)
 
 
+def images_config(doc: Mapping[str, Any]) -> ImagesConfig:
+    """Build :class:`ImagesConfig` from a merged site document (pure).
+
+    With ``registry.enabled`` builds are pushed to that registry, so the image prefix
+    defaults to ``<registry address>/versahub/r2d-``.
+    """
+    values = dict(doc.get("images", {}))
+    registry = doc.get("registry", {})
+    if registry.get("enabled"):
+        values.setdefault("registry", registry["address"])
+        values.setdefault("image_prefix", f"{registry['address']}/versahub/r2d-")
+    return ImagesConfig.from_mapping(values)
+
+
 def _check_semantics(doc: Mapping[str, Any], origin: str) -> None:
     """Checks a JSON schema cannot express: cross-references between keys."""
     auth = doc["hub"]["auth"]
@@ -145,6 +177,10 @@ def _check_semantics(doc: Mapping[str, Any], origin: str) -> None:
         raise InputError(
             f"{origin}: volumes", f"only one volume may be of kind home, found {', '.join(homes)}"
         )
+    try:
+        images_config(doc)
+    except InputError as err:
+        raise InputError(f"{origin}: {err.field}", err.reason) from None
     groups = doc["policy"]["caps"]["groups"]
     for group, caps in groups.items():
         if not caps:

@@ -34,6 +34,12 @@ DEFAULTS: dict[str, Any] = {
             "write": {"users": ["*"], "groups": []},
         },
     },
+    "images": {},
+    "registry": {
+        "enabled": False,
+        "address": "127.0.0.1:5000",
+        "storage_dir": "registry",
+    },
     "policy": {
         "trusted_repos": [],
         "trusted_forges": [],

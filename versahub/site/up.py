@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from versahub.errors import InputError
+from versahub.images.registry import registry_config
 from versahub.policy.data import render_site_data, write_site_data
 from versahub.policy.server import find_opa, opa_command
 from versahub.site.config import Site
@@ -83,6 +86,8 @@ def _check_ports_free(site: Site) -> None:
         "hub internal port": ("127.0.0.1", 8081),
         "opa.address": (opa_host, opa_port),
     }
+    if site.registry_enabled:
+        wanted["registry.address"] = _host_port(site.registry_address)
     for field, (host, port) in wanted.items():
         if port_in_use(host, port):
             raise InputError(field, f"port {port} on {host} is already in use")
@@ -98,6 +103,39 @@ def start_opa(site: Site, paths: HubPaths, echo: Echo) -> Component:
         lambda: http_status(f"{site.opa_url}/health") == 200,
         timeout=30,
         what="OPA /health",
+        progress=echo,
+        alive=lambda: component.process.poll() is None,
+    )
+    return component
+
+
+def start_registry(site: Site, paths: HubPaths, echo: Echo) -> Component:
+    """Start Debian's ``docker-registry`` (CNCF distribution) on its own storage folder.
+
+    Untagged blobs are garbage-collected first, while the registry is still stopped (the
+    only safe moment for the distribution registry's own ``garbage-collect``).
+    """
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        raise InputError("registry.enabled", "docker-registry is not installed (make setup)")
+    storage = site.registry_storage
+    storage.mkdir(parents=True, exist_ok=True)
+    config = paths.state / "registry.yml"
+    config.write_text(registry_config(str(storage), site.registry_address), "utf-8")
+    echo(f"• garbage-collecting the registry storage ({storage})")
+    subprocess.run(
+        [binary, "garbage-collect", "--delete-untagged", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+        timeout=300,
+    )
+    echo(f"• starting the image registry on {site.registry_address}")
+    component = start_process("registry", [binary, "serve", str(config)], log_dir=paths.logs)
+    wait_until(
+        lambda: http_status(f"http://{site.registry_address}/v2/") == 200,
+        timeout=30,
+        what="registry /v2/",
         progress=echo,
         alive=lambda: component.process.poll() is None,
     )
@@ -154,6 +192,8 @@ def up(site: Site, echo: Echo, *, foreground: bool = True) -> int:
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         components.append(start_opa(site, paths, echo))
+        if site.registry_enabled:
+            components.append(start_registry(site, paths, echo))
         components.append(start_hub(site, paths, echo))
         write_run_file(
             paths.run_file,
@@ -173,6 +213,8 @@ def up(site: Site, echo: Echo, *, foreground: bool = True) -> int:
             echo(f"  demo login: user {auth['users'][0]!r} (or any of {', '.join(auth['users'])})")
             echo(f"  password:   {password}")
         echo(f"  OPA:        {site.opa_url}  (policies reload on edit)")
+        if site.registry_enabled:
+            echo(f"  registry:   http://{site.registry_address}  (storage {site.registry_storage})")
         echo(f"  logs:       {paths.logs}")
         echo("Stop with Ctrl-C or `versahub down`.")
         if not foreground:
@@ -257,6 +299,12 @@ def status(site: Site) -> dict[str, Any]:
         "opa": {"state": "running" if opa_status == 200 else "down", "url": site.opa_url},
         "docker": _docker_state(),
     }
+    if site.registry_enabled:
+        registry_status = http_status(f"http://{site.registry_address}/v2/", timeout=1.0)
+        components["registry"] = {
+            "state": "running" if registry_status == 200 else "down",
+            "url": f"http://{site.registry_address}",
+        }
     return {
         "site": site.name,
         "running": record is not None,

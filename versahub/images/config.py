@@ -1,0 +1,111 @@
+"""Settings of the image part of a site: one frozen object, defaults in one place.
+
+``ImagesConfig`` is what ``site.yaml``'s ``images:`` section (and the ``versahub build``
+command line) turn into. It only holds values; it never touches docker, git or the disk.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from versahub.errors import InputError
+
+DEFAULT_CA_BUNDLE = "/usr/local/share/ca-certificates/*.crt"
+DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "versahub")
+
+
+@dataclass(frozen=True)
+class ImagesConfig:
+    """How images are named, found and built on this site.
+
+    Attributes:
+        image_prefix: prepended to every built image name (BinderHub's ``image_prefix``);
+            with a registry it must start with the registry host, e.g. ``127.0.0.1:5000/``.
+        registry: ``host:port`` of a CNCF distribution registry, or ``None`` for single-host
+            mode (the local docker engine is the cache).
+        registry_scheme: ``http`` for a loopback registry, ``https`` otherwise.
+        base_image: the site's base notebook image (``versahub images bootstrap``).
+        ca_bundle: glob(s) of PEM certificates installed into every image (site CA bundle).
+        offline: build common Binder repos with VersaHub's buildpack FROM ``base_image``
+            (Debian packages and the site's PyPI only); ``False`` uses repo2docker's own
+            conda-based buildpacks, which need conda-forge.
+        pip_index_url: the site's PyPI mirror, passed to pip inside builds (``None``: pypi.org).
+        max_concurrent_builds: site-wide limit of simultaneous repo2docker builds.
+        build_timeout: seconds before a build is stopped and reported as failed.
+        resolve_timeout: seconds allowed for ``git ls-remote``.
+        build_memory_limit: bytes of memory for a build (``0``: no limit).
+        user_id / user_name: the notebook user inside every image.
+        target_repo_dir: where the repository's files go inside the image; outside the home
+            directory so that a persistent home volume cannot hide them.
+        cache_dir: where downloads (the debootstrap root filesystem) are cached.
+        jupyterhub_version: ``jupyterhub`` version installed in the base image (the hub's).
+        base_packages: pip requirements of the base image besides jupyterhub.
+        debian_suite / debian_mirror: what debootstrap fetches for the base image.
+    """
+
+    image_prefix: str = "versahub/r2d-"
+    registry: str | None = None
+    registry_scheme: str = "http"
+    base_image: str = "versahub/base:bookworm"
+    ca_bundle: tuple[str, ...] = (DEFAULT_CA_BUNDLE,)
+    offline: bool = True
+    pip_index_url: str | None = None
+    max_concurrent_builds: int = 2
+    build_timeout: float = 1800.0
+    resolve_timeout: float = 30.0
+    build_memory_limit: int = 0
+    user_id: int = 1000
+    user_name: str = "jovyan"
+    target_repo_dir: str = "/srv/repo"
+    cache_dir: str = DEFAULT_CACHE_DIR
+    jupyterhub_version: str = "6.1.1"
+    base_packages: tuple[str, ...] = field(
+        default=("jupyterlab==4.6.6", "jupyter-collaboration==5.0.4")
+    )
+    debian_suite: str = "bookworm"
+    debian_mirror: str = "http://deb.debian.org/debian"
+
+    def __post_init__(self) -> None:
+        if self.registry is not None and not self.image_prefix.startswith(self.registry + "/"):
+            raise InputError(
+                "images.image_prefix",
+                f"must start with the registry host {self.registry + '/'!r} in registry mode",
+            )
+        if self.max_concurrent_builds < 1:
+            raise InputError("images.max_concurrent_builds", "must be at least 1")
+        if self.build_timeout <= 0 or self.resolve_timeout <= 0:
+            raise InputError("images.build_timeout", "timeouts must be positive")
+        if self.user_id == 0:
+            raise InputError("images.user_id", "the notebook user must not be root")
+        if not self.target_repo_dir.startswith("/"):
+            raise InputError("images.target_repo_dir", "must be an absolute path")
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> ImagesConfig:
+        """Build from a ``site.yaml``-style mapping; unknown keys are an ``InputError``."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"images.{unknown[0]}", "unknown setting")
+        values = dict(data)
+        for key in ("ca_bundle", "base_packages"):
+            if isinstance(values.get(key), str):
+                values[key] = (values[key],)
+            elif key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+    def with_changes(self, **changes: Any) -> ImagesConfig:
+        """A copy with some settings changed (the object itself is frozen)."""
+        return replace(self, **changes)
+
+    def ca_files(self) -> list[Path]:
+        """The certificate files the ``ca_bundle`` globs name today, sorted, deduplicated."""
+        found: set[Path] = set()
+        for pattern in self.ca_bundle:
+            found.update(Path(p) for p in glob.glob(os.path.expanduser(pattern)))
+        return sorted(p for p in found if p.is_file())
