@@ -9,9 +9,12 @@
 - a site-wide limit on concurrent builds (a semaphore) and a build timeout;
 - ``--user-id/--user-name`` and a ``--target-repo-dir`` outside the home directory;
 - the offline buildpack registered through a repo2docker ``--config`` file;
-- a failed build leaves no tagged image and is forgotten, so the next request retries.
+- a failed build leaves no tagged image and is forgotten, so the next request retries;
+- every hit and build is recorded in the last-used index, and with a ``disk_budget`` a
+  successful build is followed by a prune of the least recently used images (``prune.py``).
 
-It never removes an image it did not just build, and never runs a shell.
+Itself it removes only the tag of a build that failed (other removals are ``prune.py``'s,
+under its rules), and it never runs a shell.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import repo2docker
 
 from versahub.images.buildpack import BUILDPACK_VERSION, repo2docker_config
@@ -36,6 +40,7 @@ from versahub.images.engine import DockerEngine, EngineError, run_cli
 from versahub.images.events import Event, EventLog, clean_line, event, is_meaningful
 from versahub.images.lookup import RegistryClient, RegistryError, find_image
 from versahub.images.names import CACHE_KEY_LABEL, ImageRef, canonical_repo, image_name
+from versahub.images.prune import LastUsedIndex, PruneReport, prune
 from versahub.images.refs import RefError, resolve_ref
 
 BUILDER_VERSION = f"r2d-{repo2docker.__version__}+vh-{BUILDPACK_VERSION}"
@@ -57,6 +62,7 @@ class BuildStats:
     builds_failed: int = 0
     joined: int = 0
     built: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -75,6 +81,7 @@ class ImageBuilder:
         self._builds: dict[str, _Build] = {}
         self._slots = asyncio.Semaphore(self.config.max_concurrent_builds)
         self._base: tuple[str, str] | None = None  # (image id, python major.minor)
+        self._prunes: set[asyncio.Task[PruneReport | None]] = set()
 
     # -- the build configuration that keys the cache ------------------------------------
     async def _base_image(self, engine: DockerEngine) -> tuple[str, str]:
@@ -156,6 +163,7 @@ class ImageBuilder:
                     await registry.__aexit__(None, None, None)
         if where == "local":
             self.stats.hits_local += 1
+            self._record_use(image)
             yield event(
                 "ready", f"Found built image {image}", image=str(image), commit=commit,
                 cache="hit", where="local",
@@ -169,6 +177,7 @@ class ImageBuilder:
             except EngineError as err:
                 yield event("failed", f"pull failed: {err}", image=str(image), commit=commit)
                 return
+            self._record_use(image)
             yield event(
                 "ready", f"Pulled built image {image}", image=str(image), commit=commit,
                 cache="hit", where="registry",
@@ -213,6 +222,7 @@ class ImageBuilder:
                     await log.emit(event("pushing", f"Pushing {image}", image=str(image)))
                     await run_cli("push", str(image), timeout=self.config.build_timeout)
             self.stats.built.append(str(image))
+            self._record_use(image)
             await log.emit(event("built", f"Built {image}", image=str(image), commit=commit))
             await log.emit(
                 event(
@@ -220,6 +230,10 @@ class ImageBuilder:
                     cache="miss",
                 )
             )  # fmt: skip
+            if self.config.disk_budget:
+                task = asyncio.create_task(self._prune_after_build(image))
+                self._prunes.add(task)
+                task.add_done_callback(self._prunes.discard)
         except (BuildFailed, EngineError, OSError) as err:
             self.stats.builds_failed += 1
             await self._untag(image)
@@ -231,6 +245,28 @@ class ImageBuilder:
         finally:
             # forget the build either way: success is now in the engine, failure is retried
             self._builds.pop(image.key, None)
+
+    def _record_use(self, image: ImageRef) -> None:
+        """Note in the last-used index that ``image`` was just used (never fails a launch)."""
+        with contextlib.suppress(OSError):
+            LastUsedIndex.for_config(self.config).touch(str(image))
+
+    async def prunes_done(self) -> None:
+        """Wait for the disk-budget prunes that builds started in the background."""
+        while self._prunes:
+            await asyncio.gather(*self._prunes)
+
+    async def _prune_after_build(self, image: ImageRef) -> PruneReport | None:
+        """Enforce ``disk_budget`` after a build, keeping the new image. It runs after
+        ``ready`` in the background (``/system/df`` can be slow on a busy host); errors are
+        ignored: the build succeeded, and the next build or ``versahub images prune`` retries."""
+        try:
+            report = await prune(self.config, keep=[str(image)])
+        except (EngineError, OSError, aiohttp.ClientError):
+            return None
+        for removed in report.removed:
+            self.stats.pruned.extend(removed["tags"])
+        return report
 
     async def _untag(self, image: ImageRef) -> None:
         """Make sure a failed build leaves no tagged image behind."""

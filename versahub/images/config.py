@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from versahub.errors import InputError
+from versahub.spec.sizes import parse_memory
 
 DEFAULT_CA_BUNDLE = "/usr/local/share/ca-certificates/*.crt"
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "versahub")
@@ -41,7 +42,11 @@ class ImagesConfig:
         user_id / user_name: the notebook user inside every image.
         target_repo_dir: where the repository's files go inside the image; outside the home
             directory so that a persistent home volume cannot hide them.
-        cache_dir: where downloads (the debootstrap root filesystem) are cached.
+        cache_dir: where downloads (the debootstrap root filesystem) are cached, and where
+            the images' last-used index lives (``images/last-used.json``).
+        disk_budget: bytes that VersaHub-built images may occupy on the local engine
+            (``0``: unlimited); the least recently used unused ones beyond it are removed
+            (``prune.py``). ``site.yaml`` may write it as a binary size, e.g. ``50G``.
         jupyterhub_version: ``jupyterhub`` version installed in the base image (the hub's).
         base_packages: pip requirements of the base image besides jupyterhub.
         debian_suite / debian_mirror: what debootstrap fetches for the base image.
@@ -68,6 +73,7 @@ class ImagesConfig:
     )
     debian_suite: str = "bookworm"
     debian_mirror: str = "http://deb.debian.org/debian"
+    disk_budget: int = 0
 
     def __post_init__(self) -> None:
         if self.registry is not None and not self.image_prefix.startswith(self.registry + "/"):
@@ -83,6 +89,10 @@ class ImagesConfig:
             raise InputError("images.user_id", "the notebook user must not be root")
         if not self.target_repo_dir.startswith("/"):
             raise InputError("images.target_repo_dir", "must be an absolute path")
+        if isinstance(self.disk_budget, bool) or not isinstance(self.disk_budget, int):
+            raise InputError("images.disk_budget", "must be a number of bytes (0: unlimited)")
+        if self.disk_budget < 0:
+            raise InputError("images.disk_budget", "must not be negative (0: unlimited)")
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> ImagesConfig:
@@ -97,6 +107,8 @@ class ImagesConfig:
                 values[key] = (values[key],)
             elif key in values:
                 values[key] = tuple(values[key])
+        if "disk_budget" in values:
+            values["disk_budget"] = parse_budget(values["disk_budget"])
         return cls(**values)
 
     def with_changes(self, **changes: Any) -> ImagesConfig:
@@ -109,3 +121,10 @@ class ImagesConfig:
         for pattern in self.ca_bundle:
             found.update(Path(p) for p in glob.glob(os.path.expanduser(pattern)))
         return sorted(p for p in found if p.is_file())
+
+
+def parse_budget(value: object, field: str = "images.disk_budget") -> int:
+    """Bytes of a disk budget: ``0``/``"0"`` (unlimited), bytes, or a binary size (``50G``)."""
+    if value == "0" or (type(value) is int and value == 0):
+        return 0
+    return parse_memory(field, value)
