@@ -36,9 +36,9 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-step "Debian packages (git, iproute2, debootstrap, docker-registry)"
+step "Debian packages (git, iproute2, debootstrap, docker-registry, chromium)"
 t=$(date +%s)
-apt_install git iproute2 debootstrap docker-registry ca-certificates curl
+apt_install git iproute2 debootstrap docker-registry ca-certificates curl chromium
 elapsed "$t"
 
 step "Python environment (.venv, versahub[test])"

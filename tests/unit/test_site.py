@@ -157,3 +157,28 @@ def test_generated_config_file_is_valid_python(tmp_path: Path) -> None:
     text = render_config_file(tmp_path / "site's.yaml")
     compile(text, "jupyterhub_config.py", "exec")
     assert "configure(c, " in text
+
+
+@pytest.mark.parametrize(
+    ("catalogue", "field"),
+    [
+        pytest.param(
+            [{"id": "a", "spec": {"repo": "file:///etc"}}], "catalogue[0].spec.repo", id="bad-repo"
+        ),
+        pytest.param(
+            [{"id": "a", "spec": {"repo": "gh:a/b", "mounts": [{"volume": "nope", "path": "/x"}]}}],
+            "catalogue[0].spec.mounts[0].volume",
+            id="unknown-volume",
+        ),
+        pytest.param(
+            [{"id": "a", "spec": {"repo": "gh:a/b"}}, {"id": "a", "spec": {"repo": "gh:a/c"}}],
+            "catalogue[1].id",
+            id="duplicate-id",
+        ),
+        pytest.param([{"id": "A b", "spec": {}}], "catalogue[0].id", id="bad-id"),
+    ],
+)
+def test_bad_catalogue_entry_names_the_field(catalogue: list, field: str) -> None:
+    with pytest.raises(InputError) as err:
+        site_from_mapping({"catalogue": catalogue})
+    assert err.value.field == f"site.yaml: {field}"

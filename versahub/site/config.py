@@ -181,10 +181,27 @@ def _check_semantics(doc: Mapping[str, Any], origin: str) -> None:
         images_config(doc)
     except InputError as err:
         raise InputError(f"{origin}: {err.field}", err.reason) from None
+    _check_catalogue(doc, origin)
     groups = doc["policy"]["caps"]["groups"]
     for group, caps in groups.items():
         if not caps:
             raise InputError(f"{origin}: policy.caps.groups.{group}", "caps must not be empty")
+
+
+def _check_catalogue(doc: Mapping[str, Any], origin: str) -> None:
+    """Every preconfigured server must be a valid ServerSpec using catalogue volumes."""
+    from versahub.spec import parse_spec
+
+    seen: set[str] = set()
+    for index, entry in enumerate(doc.get("catalogue", [])):
+        where = f"{origin}: catalogue[{index}]"
+        if entry["id"] in seen:
+            raise InputError(f"{where}.id", f"duplicate id {shorten(entry['id'])}")
+        seen.add(entry["id"])
+        try:
+            parse_spec(entry["spec"], volumes=list(doc["volumes"]))
+        except InputError as err:
+            raise InputError(f"{where}.spec.{err.field}", err.reason) from None
 
 
 def load_site(path: str | Path) -> Site:

@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
             "write": {"users": ["*"], "groups": []},
         },
     },
+    "catalogue": [],
     "images": {},
     "registry": {
         "enabled": False,

@@ -1,0 +1,128 @@
+"""Fixtures for the launch-page browser tests: one real site per session, Debian's Chromium.
+
+The site (OPA + JupyterHub + configurable-http-proxy, with the VersaHub spawner when Docker
+is there) comes from ``tests/integration/web_support.py``; Chromium is driven by Playwright
+for Python with the launch options of ``shared/ENVIRONMENT.md``. Every page records the
+JavaScript dialogs (``alert``/``confirm``) it sees and the console errors, so a test can
+assert that nothing in a hostile link ever ran as code.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # web_support
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # page_helpers
+
+from web_support import PASSWORD, WebHub
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+SHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def web_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebHub]:
+    hub = WebHub(tmp_path_factory.mktemp("web-hub")).start()
+    try:
+        yield hub
+    finally:
+        hub.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("the browser tests need Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@dataclass
+class Watched:
+    """A Playwright page plus what it saw: JS dialogs and console errors."""
+
+    page: Any
+    hub: WebHub
+    js_dialogs: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    auto_accept_confirm: bool = True
+
+    def login(self, user: str = "alice", next_url: str | None = None) -> None:
+        target = f"{self.hub.url}/hub/login"
+        if next_url:
+            self.page.goto(next_url)
+        else:
+            self.page.goto(target)
+        self.page.fill("#username_input", user)
+        self.page.fill("#password_input", PASSWORD)
+        self.page.click("#login_submit")
+        self.page.wait_for_load_state("networkidle")
+
+    def shot(self, name: str, *, full_page: bool = False) -> Path:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        path = SHOTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=full_page)
+        docs = REPO_ROOT / "docs" / "img"
+        docs.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, docs / path.name)
+        return path
+
+
+def _watch(browser: Any, hub: WebHub, **context_args: Any) -> Iterator[Watched]:
+    context = browser.new_context(**context_args)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    watched = Watched(page, hub)
+
+    def on_dialog(dialog: Any) -> None:
+        watched.js_dialogs.append(f"{dialog.type}: {dialog.message}")
+        if dialog.type == "confirm" and watched.auto_accept_confirm:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on(
+        "console",
+        lambda msg: watched.console_errors.append(msg.text) if msg.type == "error" else None,
+    )
+    try:
+        yield watched
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def web(browser: Any, web_hub: WebHub) -> Iterator[Watched]:
+    yield from _watch(browser, web_hub, viewport={"width": 1280, "height": 900})
+
+
+@pytest.fixture
+def phone(browser: Any, web_hub: WebHub) -> Iterator[Watched]:
+    yield from _watch(
+        browser, web_hub, viewport={"width": 375, "height": 812}, device_scale_factor=2,
+        is_mobile=True, has_touch=True,
+    )  # fmt: skip
