@@ -1,0 +1,145 @@
+"""Build the policy input document that OPA judges (``docs/architecture.md``).
+
+Pure: it takes a ServerSpec (anything with ``to_dict()`` and ``resources``) or an already
+normalised spec dict, the user, the origin of the request and the hub's directory, and returns
+plain JSON-ready data. It never asks OPA, never reads files and never drops a field of the
+spec: the policy sees exactly what would be started.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from versahub.errors import InputError, shorten
+from versahub.spec.sizes import parse_duration, parse_memory
+
+GROUP_PREFIX = "group:"
+
+
+def _limits_from_resources(resources: Mapping[str, Any]) -> dict[str, Any]:
+    def get(key: str) -> Any:
+        value = resources.get(key)
+        return None if value in (None, "") else value
+
+    memory, cpu = get("memory"), get("cpu")
+    max_duration, idle = get("max_duration"), get("idle_timeout")
+    if cpu is not None and (isinstance(cpu, bool) or not isinstance(cpu, int | float | str)):
+        raise InputError("spec.resources.cpu", f"expected a number, got {shorten(cpu)}")
+    try:
+        cpu_value = None if cpu is None else float(cpu)
+    except ValueError:
+        raise InputError("spec.resources.cpu", f"{shorten(cpu)} is not a number") from None
+    return {
+        "memory_bytes": None if memory is None else parse_memory("spec.resources.memory", memory),
+        "cpu": cpu_value,
+        "max_duration_seconds": (
+            None
+            if max_duration is None
+            else parse_duration("spec.resources.max_duration", max_duration)
+        ),
+        "idle_timeout_seconds": (
+            None if idle is None else parse_duration("spec.resources.idle_timeout", idle)
+        ),
+    }
+
+
+def spec_document(spec: Any) -> dict[str, Any]:
+    """Return ``spec.to_dict()`` plus ``limits`` (numbers), for a ServerSpec or a dict."""
+    if hasattr(spec, "to_dict"):
+        doc = copy.deepcopy(dict(spec.to_dict()))
+        res = spec.resources
+        doc["limits"] = {
+            "memory_bytes": res.memory_bytes,
+            "cpu": None if res.cpu is None else float(res.cpu),
+            "max_duration_seconds": res.max_duration_seconds,
+            "idle_timeout_seconds": res.idle_timeout_seconds,
+        }
+        return doc
+    if not isinstance(spec, Mapping):
+        raise InputError("spec", f"expected a ServerSpec or a mapping, got {type(spec).__name__}")
+    doc = copy.deepcopy(dict(spec))
+    if "limits" not in doc:
+        resources = doc.get("resources") or {}
+        if not isinstance(resources, Mapping):
+            raise InputError("spec.resources", "expected a mapping")
+        doc["limits"] = _limits_from_resources(resources)
+    return doc
+
+
+def _names(value: Any, field: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InputError(field, f"expected a list of names, got {type(value).__name__}")
+    names = []
+    for item in value:
+        name = getattr(item, "name", item)  # JupyterHub Group objects have .name
+        if not isinstance(name, str) or not name:
+            raise InputError(field, f"expected names, got {shorten(name)}")
+        names.append(name)
+    return sorted(set(names))
+
+
+def user_document(user: Any) -> dict[str, Any]:
+    """Return ``{"name", "groups", "admin"}`` from a mapping or a JupyterHub-like user."""
+    if isinstance(user, Mapping):
+        name, groups, admin = user.get("name"), user.get("groups"), user.get("admin", False)
+    else:
+        name = getattr(user, "name", None)
+        groups, admin = getattr(user, "groups", None), getattr(user, "admin", False)
+    if not isinstance(name, str) or not name:
+        raise InputError("user.name", f"expected a user name, got {shorten(name)}")
+    return {"name": name, "groups": _names(groups, "user.groups"), "admin": bool(admin)}
+
+
+def origin_document(origin: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return ``{"external": bool, "referrer": str|None}``; no origin means inside the hub."""
+    origin = origin or {}
+    referrer = origin.get("referrer")
+    if referrer is not None and not isinstance(referrer, str):
+        raise InputError("origin.referrer", f"expected a URL, got {shorten(referrer)}")
+    return {"external": bool(origin.get("external", False)), "referrer": referrer or None}
+
+
+def directory_from_collaborators(collaborators: Iterable[str]) -> dict[str, list[str]]:
+    """The directory a CLI assumes when it knows nothing: every collaborator exists."""
+    users, groups = set(), set()
+    for entry in collaborators:
+        if entry.startswith(GROUP_PREFIX):
+            groups.add(entry[len(GROUP_PREFIX) :])
+        else:
+            users.add(entry)
+    return {"users": sorted(users), "groups": sorted(groups)}
+
+
+def build_input(
+    spec: Any,
+    user: Any,
+    origin: Mapping[str, Any] | None = None,
+    directory: Mapping[str, Iterable[str]] | None = None,
+    site: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return the OPA input ``{"spec", "user", "origin", "directory", "site"}``.
+
+    ``directory`` lists which collaborators exist on the hub (``{"users", "groups"}``);
+    when ``None`` it is derived from the spec's collaborators. ``site`` is the small
+    ``{"name", "hub_url"}`` block (the policy's site *data* lives in ``data.versahub.site``).
+    """
+    spec_doc = spec_document(spec)
+    if directory is None:
+        collaborators = spec_doc.get("collaborators") or []
+        directory_doc = directory_from_collaborators(collaborators)
+    else:
+        directory_doc = {
+            "users": _names(directory.get("users"), "directory.users"),
+            "groups": _names(directory.get("groups"), "directory.groups"),
+        }
+    return {
+        "spec": spec_doc,
+        "user": user_document(user),
+        "origin": origin_document(origin),
+        "directory": directory_doc,
+        "site": dict(site or {}),
+    }
