@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from versahub.errors import InputError
 from versahub.images.registry import registry_config
 from versahub.policy.data import render_site_data, write_site_data
-from versahub.policy.server import find_opa, opa_command
+from versahub.policy.server import find_opa, opa_command, policy_drift
 from versahub.site.config import Site
 from versahub.site.hubconfig import REPO_ROOT, HubPaths, find_chp, render_config_file
 from versahub.site.processes import (
@@ -299,6 +299,14 @@ def status(site: Site) -> dict[str, Any]:
         "opa": {"state": "running" if opa_status == 200 else "down", "url": site.opa_url},
         "docker": _docker_state(),
     }
+    if opa_status == 200:
+        try:
+            drift = policy_drift(site.opa_url, POLICY_DIR)
+        except (OSError, ValueError) as err:
+            drift = [f"cannot list OPA's policies: {err}"]
+        components["opa"]["policy_drift"] = drift
+        if drift:
+            components["opa"]["state"] = "degraded"
     if site.registry_enabled:
         registry_status = http_status(f"http://{site.registry_address}/v2/", timeout=1.0)
         components["registry"] = {

@@ -161,3 +161,6 @@ mounts := _array_at(["spec", "mounts"])
 # title: Collaborators
 # description: The requested collaborators, or none when the input has no valid list.
 collaborators := _array_at(["spec", "collaborators"])
+
+# Marks this file as loaded in full: see integrity.rego (policy-incomplete).
+concerns contains "input"

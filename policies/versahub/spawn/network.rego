@@ -37,3 +37,6 @@ warn contains lib.finding(rego.metadata.rule(), [lib.quoted_list({m.volume | som
 	input.spec.internet == true
 	count(mounts) > 0
 }
+
+# Marks this file as loaded in full: see integrity.rego (policy-incomplete).
+concerns contains "network"

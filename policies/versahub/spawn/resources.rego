@@ -78,3 +78,6 @@ warn contains lib.finding(rego.metadata.rule(), [_describe(key, value)]) if {
 }
 
 _over_cap(key, value) if value > effective_caps[key]
+
+# Marks this file as loaded in full: see integrity.rego (policy-incomplete).
+concerns contains "resources"

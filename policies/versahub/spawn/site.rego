@@ -61,3 +61,6 @@ volumes := _obj(object.get(_site, "volumes", {}))
 # title: Group sharing mode
 # description: '"member" (default): users may share only with groups they belong to; "any": with any group.'
 share_groups := object.get(_obj(object.get(_site, "share", {})), "groups", "member")
+
+# Marks this file as loaded in full: see integrity.rego (policy-incomplete).
+concerns contains "site"
