@@ -16,8 +16,8 @@ BENCH = Path(__file__).resolve().parent
 
 
 def harnesses() -> list[Path]:
-    """Every ``bench/<part>/bench_*.py`` script, in a stable order."""
-    return sorted(BENCH.glob("*/bench_*.py"))
+    """Every ``bench/<part>/bench*.py`` script, in a stable order."""
+    return sorted(BENCH.glob("*/bench*.py"))
 
 
 def main() -> int:
