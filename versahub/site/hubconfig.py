@@ -111,6 +111,42 @@ def hub_settings(
     return settings
 
 
+def merge_settings(*parts: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Merge settings trait by trait; later parts win (pure).
+
+    Lists of the same trait are concatenated (``extra_handlers``, ``services``,
+    ``load_roles``, ``template_paths`` come from several parts) and mappings are merged
+    (``tornado_settings``, ``template_vars``); any other value is replaced.
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for cls, traits in part.items():
+            section = merged.setdefault(cls, {})
+            for trait, value in traits.items():
+                old = section.get(trait)
+                if isinstance(old, list) and isinstance(value, list):
+                    section[trait] = [*old, *value]
+                elif isinstance(old, dict) and isinstance(value, dict):
+                    section[trait] = {**old, **value}
+                else:
+                    section[trait] = value
+    return merged
+
+
+def site_settings(
+    site: Site, *, paths: HubPaths, demo_password: str | None, chp: str
+) -> dict[str, dict[str, Any]]:
+    """Everything the hub of a site needs: the base settings, spawning, the launch page."""
+    from versahub.hub.config import hub_extra_settings
+    from versahub.web.config import web_settings
+
+    return merge_settings(
+        hub_settings(site, paths=paths, demo_password=demo_password, chp=chp),
+        hub_extra_settings(site, paths),
+        web_settings(site, paths),
+    )
+
+
 def apply_settings(c: Any, settings: Mapping[str, Mapping[str, Any]]) -> None:
     """Set every trait of ``settings`` on the JupyterHub config object ``c``."""
     for cls, traits in settings.items():
@@ -126,7 +162,7 @@ def configure(c: Any, site_file: str | os.PathLike[str]) -> Site:
     password = None
     if paths.demo_password_file.exists():
         password = paths.demo_password_file.read_text("utf-8").strip()
-    apply_settings(c, hub_settings(site, paths=paths, demo_password=password, chp=find_chp()))
+    apply_settings(c, site_settings(site, paths=paths, demo_password=password, chp=find_chp()))
     return site
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from versahub.errors import InputError
+from versahub.hub.config import DOCKER0, HUB_PORT
 from versahub.images.registry import registry_config
 from versahub.policy.data import render_site_data, write_site_data
 from versahub.policy.server import find_opa, opa_command, policy_drift
@@ -83,7 +84,7 @@ def _check_ports_free(site: Site) -> None:
     wanted = {
         "hub.url": (hub_host, hub_port),
         "hub.url (proxy API port, public port + 1)": ("127.0.0.1", hub_port + 1),
-        "hub internal port": ("127.0.0.1", 8081),
+        "hub internal port (docker0)": (DOCKER0, HUB_PORT),
         "opa.address": (opa_host, opa_port),
     }
     if site.registry_enabled:
@@ -142,6 +143,16 @@ def start_registry(site: Site, paths: HubPaths, echo: Echo) -> Component:
     return component
 
 
+def ensure_base_image(site: Site, echo: Echo) -> None:
+    """Build the site's base notebook image unless it is up to date (about a minute once)."""
+    from versahub.images.bootstrap import bootstrap
+
+    config = site.images_config()
+    echo(f"• base notebook image {config.base_image}")
+    result = bootstrap(config, lambda msg: echo(f"  {msg}"))
+    echo(f"  {'built' if result.built else 'up to date'} (recipe {result.recipe})")
+
+
 def start_hub(site: Site, paths: HubPaths, echo: Echo) -> Component:
     """Write ``jupyterhub_config.py`` and start JupyterHub; wait for ``/hub/api``."""
     paths.hub.mkdir(parents=True, exist_ok=True)
@@ -178,6 +189,8 @@ def up(site: Site, echo: Echo, *, foreground: bool = True) -> int:
     live = running_record(site)
     if live:
         raise InputError("site", f"already running at {live.get('hub_url')} (versahub down)")
+    if _docker_state()["state"] != "running":
+        raise InputError("docker", "the Docker engine is not running (make setup starts it)")
     _check_ports_free(site)
     for folder in (paths.state, paths.hub, paths.logs, paths.opa_data):
         folder.mkdir(parents=True, exist_ok=True)
@@ -191,6 +204,7 @@ def up(site: Site, echo: Echo, *, foreground: bool = True) -> int:
 
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        ensure_base_image(site, echo)
         components.append(start_opa(site, paths, echo))
         if site.registry_enabled:
             components.append(start_registry(site, paths, echo))

@@ -1,0 +1,179 @@
+"""Pure parts of spawning: launch requests, refusals, differences, culling, firewall rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from dockerspawner import DockerSpawner
+
+from versahub.errors import InputError
+from versahub.hub.config import CULLER_SCOPES, hub_extra_settings
+from versahub.hub.credentials import DEFAULT_SCOPES, credentials_document
+from versahub.hub.culling import due
+from versahub.hub.docker import docker_traits
+from versahub.hub.handlers import spec_differences
+from versahub.hub.network import CHAIN, network_specs, offline_firewall_rules
+from versahub.hub.plan import Layout, Limits, make_plan
+from versahub.hub.spawner import refusal, split_request
+from versahub.policy import Decision, Finding, confirmation_hash
+from versahub.site import site_from_mapping
+from versahub.spec import parse_spec
+
+REPO = "https://github.com/binder-examples/requirements"
+WARN = Finding("resources-large", "low", "Large", "You asked for a lot.", "Ask less.")
+DENY = Finding("resources-over-cap", "medium", "Over", "Too much.", "Lower it.")
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        pytest.param(
+            {"spec": {"repo": REPO}, "confirmation": "abc"},
+            ({"repo": REPO}, "abc", {}),
+            id="wrapped",
+        ),
+        pytest.param({"repo": REPO, "confirmation": "c"}, ({"repo": REPO}, "c", {}), id="bare"),
+        pytest.param(
+            {"spec": {"repo": REPO}, "origin": {"external": True}},
+            ({"repo": REPO}, None, {"external": True}),
+            id="origin",
+        ),
+    ],
+)
+def test_split_request(options: dict[str, Any], expected: tuple) -> None:
+    assert split_request(options) == expected
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        pytest.param({"spec": {"repo": REPO}, "image": "evil"}, "image", id="unknown-key"),
+        pytest.param({"spec": [1]}, "spec", id="spec-not-mapping"),
+        pytest.param({"spec": {}, "confirmation": 5}, "confirmation", id="bad-confirmation"),
+    ],
+)
+def test_split_request_rejects(options: dict[str, Any], field: str) -> None:
+    with pytest.raises(InputError) as err:
+        split_request(options)
+    assert err.value.field == field
+
+
+def test_refusal_denied_names_every_finding() -> None:
+    spec = parse_spec({"repo": REPO})
+    refused = refusal(Decision(False, (DENY,)), spec, None)
+    assert refused is not None and refused.status_code == 403
+    assert "[resources-over-cap] Too much." in str(refused.log_message)
+
+
+def test_refusal_warnings_need_exact_confirmation() -> None:
+    spec = parse_spec({"repo": REPO})
+    other = parse_spec({"repo": REPO, "internet": False})
+    decision = Decision(True, (), (WARN,))
+    missing = refusal(decision, spec, None)
+    assert missing is not None and missing.status_code == 409
+    assert "is missing" in str(missing.log_message)
+    assert "resources-large" in str(missing.log_message)
+    wrong = refusal(decision, spec, confirmation_hash(other.spec_id, ["resources-large"]))
+    assert wrong is not None and "does not match" in str(wrong.log_message)
+    assert refusal(decision, spec, confirmation_hash(spec.spec_id, ["resources-large"])) is None
+    assert refusal(Decision(True), spec, None) is None
+
+
+def test_spec_differences() -> None:
+    old = parse_spec({"repo": REPO, "server_name": "a"}).config_dict()
+    new = parse_spec({"repo": REPO, "server_name": "a", "ref": "main", "internet": False})
+    assert spec_differences(old, new.config_dict()) == [
+        {"field": "ref", "old": "HEAD", "new": "main"},
+        {"field": "internet", "old": True, "new": False},
+    ]
+    assert spec_differences(old, old) == []
+
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def _server(started_ago: float, idle_for: float, **kw: Any) -> dict[str, Any]:
+    return {
+        "ready": True,
+        "pending": None,
+        "started": (NOW - timedelta(seconds=started_ago)).isoformat(),
+        "last_activity": (NOW - timedelta(seconds=idle_for)).isoformat(),
+        **kw,
+    }
+
+
+@pytest.mark.parametrize(
+    ("server", "limits", "reason"),
+    [
+        pytest.param(_server(100, 10), Limits(None, None, 3600, 60), None, id="busy"),
+        pytest.param(_server(100, 61), Limits(None, None, 3600, 60), "idle_timeout", id="idle"),
+        pytest.param(_server(4000, 1), Limits(None, None, 3600, 60), "max_duration", id="too-old"),
+        pytest.param(
+            _server(4000, 4000, pending="spawn"), Limits(None, None, 1, 1), None, id="pending"
+        ),
+        pytest.param(_server(10**6, 10**6), Limits(None, None, None, None), None, id="no-limits"),
+    ],
+)
+def test_culling_due(server: dict, limits: Limits, reason: str | None) -> None:
+    got = due(server, limits, NOW)
+    assert (got or "").startswith(reason or "") and (got is None) == (reason is None)
+
+
+def test_offline_firewall_rules_allow_only_the_hub() -> None:
+    rules = offline_firewall_rules("vh-offline", "172.17.0.1", 8081)
+    assert rules == [
+        ["-N", CHAIN],
+        ["-A", CHAIN, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+        ["-A", CHAIN, "-p", "tcp", "-d", "172.17.0.1", "--dport", "8081", "-j", "ACCEPT"],
+        ["-A", CHAIN, "-j", "DROP"],
+        ["-I", "INPUT", "-i", "vh-offline", "-j", CHAIN],
+    ]
+    online, offline = network_specs("a", "b")
+    assert (online.internal, offline.internal) == (False, True)
+    assert offline.create_kwargs()["options"]["com.docker.network.bridge.enable_icc"] == "false"
+
+
+def test_docker_traits_are_valid_dockerspawner_values() -> None:
+    site = site_from_mapping({})
+    spec = parse_spec({"repo": REPO, "server_name": "x", "resources": {"memory": "1G", "cpu": 0.5}})
+    plan = make_plan(
+        spec, site, Decision(True), owner="alice", image="img:1", layout=Layout(state_dir="/s")
+    )
+    spawner = DockerSpawner(user=SimpleNamespace(name="alice"), name="x")
+    traits = docker_traits(plan)
+    traits.pop("environment")
+    for name, value in traits.items():
+        setattr(spawner, name, value)  # traitlets validate every value
+    assert spawner.mem_limit == 1024**3
+    assert spawner.cpu_limit == 0.5
+    assert spawner.volume_binds == {"/s/volumes/home/alice": {"bind": "/home/jovyan", "mode": "rw"}}
+
+
+def test_credentials_document_keeps_only_tokens() -> None:
+    doc = credentials_document(
+        hub_token="t",
+        hub_api_url="http://172.17.0.1:8081/hub/api",
+        scopes=DEFAULT_SCOPES,
+        auth_state={"access_token": "a", "password": "never", "id_token": ""},
+    )
+    assert doc["auth_state"] == {"access_token": "a"}
+    assert doc["hub"]["scopes"] == sorted(DEFAULT_SCOPES)
+
+
+def test_hub_extra_settings() -> None:
+    class Paths:
+        pass
+
+    site = site_from_mapping({})
+    settings = hub_extra_settings(site, Paths(), python="/py")
+    hub = settings["JupyterHub"]
+    assert hub["hub_bind_url"] == "http://172.17.0.1:8081"
+    assert hub["spawner_class"] == "versahub.hub.spawner.VersaHubDockerSpawner"
+    assert hub["allow_named_servers"] is True
+    assert hub["extra_handlers"][0][0] == "/api/versahub/launch"
+    culler = next(r for r in hub["load_roles"] if r["name"] == "versahub-culler")
+    assert culler["scopes"] == CULLER_SCOPES
+    assert hub["services"][0]["command"][:3] == ["/py", "-m", "versahub.hub.culling"]

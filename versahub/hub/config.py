@@ -1,0 +1,73 @@
+"""The JupyterHub settings spawning needs, as pure data: ``hub_extra_settings(site, paths)``.
+
+Returns ``{ConfigurableClass: {trait: value}}`` to merge over
+``versahub.site.hubconfig.hub_settings``: the hub listens on the docker0 address so that
+containers reach it, named servers, ``VersaHubDockerSpawner`` with its site and OPA, the
+per-server culler as a hub-managed service with only the scopes it needs. Nothing here
+reads files or starts anything.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from versahub.hub.handlers import extra_handlers
+
+CULLER_SERVICE = "versahub-culler"
+CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+DOCKER0 = "172.17.0.1"
+HUB_PORT = 8081
+
+
+def hub_extra_settings(
+    site: Any,
+    paths: Any,
+    *,
+    hub_ip: str = DOCKER0,
+    hub_port: int = HUB_PORT,
+    cull_every: int = 60,
+    python: str = sys.executable,
+) -> dict[str, dict[str, Any]]:
+    """Spawning settings for ``site``; ``paths`` is ``versahub.site.hubconfig.HubPaths``."""
+    site_file = str(site.path) if site.path is not None else ""
+    return {
+        "JupyterHub": {
+            "hub_bind_url": f"http://{hub_ip}:{hub_port}",
+            "hub_connect_url": f"http://{hub_ip}:{hub_port}",
+            "allow_named_servers": True,
+            "spawner_class": "versahub.hub.spawner.VersaHubDockerSpawner",
+            "extra_handlers": extra_handlers(),
+            "tornado_settings": {"versahub_site_file": site_file},
+            "services": [
+                {
+                    "name": CULLER_SERVICE,
+                    "command": [
+                        python,
+                        "-m",
+                        "versahub.hub.culling",
+                        f"--site={site_file}",
+                        f"--cull-every={cull_every}",
+                    ],
+                }
+            ],
+            "load_roles": [
+                {
+                    "name": CULLER_SERVICE,
+                    "scopes": list(CULLER_SCOPES),
+                    "services": [CULLER_SERVICE],
+                },
+            ],
+        },
+        "Spawner": {
+            # a first build may take minutes; its progress is shown meanwhile
+            "start_timeout": 900,
+            "http_timeout": 60,
+        },
+        "VersaHubDockerSpawner": {
+            "site_file": site_file,
+            "hub_connect_ip": hub_ip,
+            "pull_policy": "never",
+            "remove": True,
+        },
+    }

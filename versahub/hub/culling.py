@@ -1,0 +1,118 @@
+"""Per-server culling: stop each server past *its own* ``idle_timeout`` or ``max_duration``.
+
+jupyterhub-idle-culler has one global ``--timeout``/``--max-age``; VersaHub's limits are per
+spec. This hub-managed service (``python -m versahub.hub.culling``, started by the hub with
+a token holding only ``list:users, read:users:activity, read:servers, delete:servers``)
+polls ``GET /hub/api/users?state=active`` every ``--cull-every`` seconds, computes each
+server's effective limits from its stored spec (``user_options``) and the site's default
+caps, and stops a server with ``DELETE /hub/api/users/<u>/servers/<name>`` (removing it
+when it is a public throwaway copy). ``due`` is pure and unit-tested.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from versahub.hub.plan import Limits, effective_limits
+from versahub.site.config import load_site
+
+log = logging.getLogger("versahub.culling")
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def limits_of(user_options: Mapping[str, Any] | None, site: Any) -> Limits:
+    """Effective limits of a server from its stored request; the site's caps when unknown."""
+    from versahub.errors import InputError
+    from versahub.hub.spawner import split_request
+    from versahub.spec import parse_spec
+
+    try:
+        raw, _, _ = split_request(user_options or {})
+        raw = {k: v for k, v in raw.items() if k != "server_name"}
+        spec = parse_spec(raw)
+    except (InputError, TypeError, ValueError):
+        spec = parse_spec({"repo": "https://example.invalid/unknown"})
+    return effective_limits(spec, site)
+
+
+def due(server: Mapping[str, Any], limits: Limits, now: datetime) -> str | None:
+    """Why ``server`` (a hub server model) must stop now, or ``None`` (pure)."""
+    if server.get("pending") or not server.get("ready", True):
+        return None
+    started = _parse_time(server.get("started"))
+    last = _parse_time(server.get("last_activity")) or started
+    if limits.max_duration_seconds and started is not None:
+        age = (now - started).total_seconds()
+        if age >= limits.max_duration_seconds:
+            return f"max_duration {limits.max_duration_seconds}s reached (age {age:.0f}s)"
+    if limits.idle_timeout_seconds and last is not None:
+        idle = (now - last).total_seconds()
+        if idle >= limits.idle_timeout_seconds:
+            return f"idle_timeout {limits.idle_timeout_seconds}s reached (idle {idle:.0f}s)"
+    return None
+
+
+async def cull_once(session: aiohttp.ClientSession, api_url: str, site: Any) -> list[str]:
+    """One pass; returns ``user/server`` names stopped."""
+    stopped: list[str] = []
+    async with session.get(f"{api_url}/users", params={"state": "active"}) as resp:
+        resp.raise_for_status()
+        users = await resp.json()
+    now = datetime.now(UTC)
+    for user in users:
+        for name, server in (user.get("servers") or {}).items():
+            options = server.get("user_options") or {}
+            reason = due(server, limits_of(options, site), now)
+            if reason is None:
+                continue
+            path = f"{api_url}/users/{quote(user['name'])}/servers/{quote(name)}"
+            body = {"remove": True} if options.get("public_copy_of") else {}
+            log.info("stopping %s/%s: %s", user["name"], name, reason)
+            async with session.delete(path, json=body) as resp:
+                if resp.status >= 400:
+                    log.warning("could not stop %s/%s: %s", user["name"], name, resp.status)
+                    continue
+            stopped.append(f"{user['name']}/{name}")
+    return stopped
+
+
+async def run(site_file: str, cull_every: float) -> None:
+    site = load_site(site_file)
+    api_url = os.environ["JUPYTERHUB_API_URL"].rstrip("/")
+    headers = {"Authorization": f"token {os.environ['JUPYTERHUB_API_TOKEN']}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        while True:
+            try:
+                await cull_once(session, api_url, site)
+            except Exception as err:  # keep culling; the hub may be restarting
+                log.warning("cull pass failed: %s", err)
+            await asyncio.sleep(cull_every)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="versahub.hub.culling", description=__doc__)
+    parser.add_argument("--site", required=True, help="site.yaml of the site")
+    parser.add_argument("--cull-every", type=float, default=60.0, help="seconds between passes")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[culler %(asctime)s] %(message)s")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(args.site, args.cull_every))
+
+
+if __name__ == "__main__":
+    main()
