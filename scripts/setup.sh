@@ -71,13 +71,13 @@ if [ ! -x "$opa_bin" ]; then
   rm -rf "$tmpbin"
 fi
 ln -sf "$opa_bin" "$TOOLS/opa"
-"$TOOLS/opa" version | head -n 1 | sed 's/^/    /'
+echo "    $("$TOOLS/opa" version | sed -n 1p)"
 elapsed "$t"
 
 step "configurable-http-proxy $CHP_VERSION (npm, into .tools/chp)"
 t=$(date +%s)
 chp="$TOOLS/chp/node_modules/.bin/configurable-http-proxy"
-if [ ! -x "$chp" ] || ! "$chp" --version 2>/dev/null | grep -qx "$CHP_VERSION"; then
+if [ ! -x "$chp" ] || [ "$("$chp" --version 2>/dev/null)" != "$CHP_VERSION" ]; then
   have npm || apt_install nodejs npm
   npm install --prefix "$TOOLS/chp" --no-fund --no-audit --loglevel=error "configurable-http-proxy@$CHP_VERSION" >/dev/null
 fi

@@ -1,15 +1,23 @@
 """Launch latency of a cached image, request → server ready: VersaHub vs stock.
 
-Starts, one after the other, (a) JupyterHub + DockerSpawner as they come, launching the
-image directly, and (b) the same hub with VersaHub's spawner (spec re-parse, OPA decision,
-image cache lookup, runtime plan, networks, shares) launching a spec whose image is already
-in the cache. Each does 20 sequential launches (start → ready → stop) and then 10
-concurrent launches (10 named servers at once). Prints a Markdown table (p50/p95 seconds)
-and the VersaHub/stock ratio. Run: ``.venv/bin/python bench/spawn/bench_spawn.py``.
+Runs two hubs side by side on this machine: (a) JupyterHub + DockerSpawner as they come,
+launching the image directly, and (b) the same hub with VersaHub's spawner (spec re-parse,
+OPA decision, image cache lookup, runtime plan, networks, shares) launching a spec whose
+image is already in the cache. Their launches are *interleaved* — each sequential launch
+(start → ready → stop) and each burst of concurrent launches (N named servers at once)
+alternates between the two hubs, the first one swapping every round — so that the load of
+other work on a shared machine falls on both alike. Prints a Markdown table (p50/p95
+seconds), the VersaHub/stock ratio, and the load average before and after.
+
+Run: ``.venv/bin/python bench/spawn/bench_spawn.py [--sequential 20] [--concurrent 10]
+[--bursts 2]``.
 """
 
 from __future__ import annotations
 
+import argparse
+import datetime
+import os
 import statistics
 import sys
 import tempfile
@@ -21,9 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from spawn_support import COMMIT, REPO, HubUnderTest, seed_cached_image  # noqa: E402
 
-SEQUENTIAL = 20
-CONCURRENT = 10
 SPEC = {"repo": REPO, "ref": COMMIT}
+KINDS = ("stock", "versahub")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -32,56 +39,100 @@ def pct(values: list[float], q: float) -> float:
     return ordered[k]
 
 
-def one_launch(hub: HubUnderTest, user: str, name: str, stock: bool, confirmation: str) -> float:
-    body = {} if stock else {"user_options": {"spec": SPEC, "confirmation": confirmation}}
-    t0 = time.perf_counter()
-    r = hub.api("POST", f"/users/{user}/servers/{name}", json=body)
-    assert r.status_code in (201, 202), r.text
-    while True:
-        server = hub.api("GET", f"/users/{user}").json()["servers"].get(name, {})
-        if server.get("ready"):
-            return time.perf_counter() - t0
-        if not server.get("pending"):
-            raise RuntimeError(f"{user}/{name} failed to start (see the hub log)")
-        time.sleep(0.1)
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def run(stock: bool, image: str) -> dict[str, list[float]]:
-    with tempfile.TemporaryDirectory(prefix="vh-bench-") as tmp:
-        hub = HubUnderTest(Path(tmp), stock_image=image if stock else None, cull_every=3600)
-        hub.start()
-        try:
-            confirmation = "" if stock else hub.confirmation(SPEC, "alice")
-            one_launch(hub, "alice", "warmup", stock, confirmation)
-            hub.stop_server("alice", "warmup")
-            seq = []
-            for _ in range(SEQUENTIAL):
-                seq.append(one_launch(hub, "alice", "seq", stock, confirmation))
-                hub.stop_server("alice", "seq")
-            with ThreadPoolExecutor(CONCURRENT) as pool:
-                conc = list(
-                    pool.map(
-                        lambda i: one_launch(hub, "bob", f"c{i}", stock, confirmation),
-                        range(CONCURRENT),
-                    )
-                )
-            for i in range(CONCURRENT):
-                hub.stop_server("bob", f"c{i}")
-            return {"sequential": seq, "concurrent": conc}
-        finally:
-            hub.stop()
+class Side:
+    """One hub under test and how it launches: stock (no body) or VersaHub (a spec)."""
+
+    def __init__(self, kind: str, root: Path, image: str) -> None:
+        self.kind = kind
+        self.stock = kind == "stock"
+        self.hub = HubUnderTest(root, stock_image=image if self.stock else None, cull_every=3600)
+        self.confirmation = ""
+        # server names differ per side: DockerSpawner's container names must not collide
+        self.prefix = kind[0]
+
+    def start(self) -> None:
+        self.hub.start()
+        if not self.stock:
+            self.confirmation = self.hub.confirmation(SPEC, "alice")
+
+    def launch(self, user: str, name: str) -> float:
+        hub = self.hub
+        body = (
+            {}
+            if self.stock
+            else {"user_options": {"spec": SPEC, "confirmation": self.confirmation}}
+        )
+        name = f"{self.prefix}{name}"
+        t0 = time.perf_counter()
+        r = hub.api("POST", f"/users/{user}/servers/{name}", json=body)
+        assert r.status_code in (201, 202), r.text
+        while True:
+            server = hub.api("GET", f"/users/{user}").json()["servers"].get(name, {})
+            if server.get("ready"):
+                return time.perf_counter() - t0
+            if not server.get("pending"):
+                raise RuntimeError(f"{self.kind}: {user}/{name} failed to start (see hub.log)")
+            time.sleep(0.1)
+
+    def stop(self, user: str, name: str) -> None:
+        self.hub.stop_server(user, f"{self.prefix}{name}")
+
+    def burst(self, n: int) -> list[float]:
+        with ThreadPoolExecutor(n) as pool:
+            times = list(pool.map(lambda i: self.launch("bob", f"c{i}"), range(n)))
+        for i in range(n):
+            self.stop("bob", f"c{i}")
+        return times
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sequential", type=int, default=20, help="sequential launches per hub")
+    parser.add_argument("--concurrent", type=int, default=10, help="servers per burst")
+    parser.add_argument("--bursts", type=int, default=2, help="concurrent bursts per hub")
+    args = parser.parse_args(argv)
+
     image = seed_cached_image()
-    results = {"stock": run(True, image), "versahub": run(False, image)}
+    print(f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores,")
+    print(f"load average before: {load()}", flush=True)
+    results: dict[str, dict[str, list[float]]] = {
+        k: {"sequential": [], "concurrent": []} for k in KINDS
+    }
+    with tempfile.TemporaryDirectory(prefix="vh-bench-") as tmp:
+        sides = {k: Side(k, Path(tmp) / k, image) for k in KINDS}
+        try:
+            for side in sides.values():
+                (Path(tmp) / side.kind).mkdir()
+                side.start()
+                side.launch("alice", "warmup")
+                side.stop("alice", "warmup")
+            for i in range(args.sequential):
+                for kind in KINDS if i % 2 == 0 else KINDS[::-1]:
+                    results[kind]["sequential"].append(sides[kind].launch("alice", "seq"))
+                    sides[kind].stop("alice", "seq")
+            for i in range(args.bursts):
+                for kind in KINDS if i % 2 == 0 else KINDS[::-1]:
+                    results[kind]["concurrent"] += sides[kind].burst(args.concurrent)
+        finally:
+            for side in sides.values():
+                side.hub.stop()
+    print(f"load average after: {load()}\n")
     print("| launch (cached image) | stock p50 | stock p95 | VersaHub p50 | VersaHub p95 |", end="")
     print(" ratio p50 |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for kind, n in (("sequential", SEQUENTIAL), ("concurrent", CONCURRENT)):
+    labels = {
+        "sequential": f"{args.sequential} sequential",
+        "concurrent": f"{args.bursts} × {args.concurrent} concurrent",
+    }
+    for kind, label in labels.items():
         s, v = results["stock"][kind], results["versahub"][kind]
         print(
-            f"| {n} {kind} | {pct(s, 0.5):.2f} s | {pct(s, 0.95):.2f} s | {pct(v, 0.5):.2f} s | "
+            f"| {label} | {statistics.median(s):.2f} s | {pct(s, 0.95):.2f} s | "
+            f"{statistics.median(v):.2f} s | "
             f"{pct(v, 0.95):.2f} s | {statistics.median(v) / statistics.median(s):.2f}× |"
         )
 

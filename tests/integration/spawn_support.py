@@ -75,10 +75,16 @@ def seed_cached_image(repo: str = REPO, commit: str = COMMIT) -> str:
 class HubUnderTest:
     def __init__(
         self, root: Path, *, cull_every: int = 2, volumes: dict | None = None,
-        stock_image: str | None = None,
+        stock_image: str | None = None, policy: dict[str, Any] | None = None,
+        images_config: dict[str, Any] | None = None, env: dict[str, str] | None = None,
     ) -> None:  # fmt: skip
+        """``policy`` is merged over the test site's ``policy``; ``images_config`` becomes
+        ``VersaHubDockerSpawner.images_config``; ``env`` is added to the hub's environment."""
         self.root = root
         self.stock_image = stock_image
+        self.policy = dict(policy or {})
+        self.images_config = dict(images_config or {})
+        self.env = dict(env or {})
         self.port = free_port()
         while True:  # the proxy API listens on port + 1
             try:
@@ -124,6 +130,7 @@ class HubUnderTest:
                     }
                 },
                 "large_request": {"memory": "1G", "cpu": 1.5},
+                **self.policy,
             },
         }  # fmt: skip
         site_file = self.root / "site.yaml"
@@ -154,6 +161,7 @@ if STOCK_IMAGE:  # stock JupyterHub + DockerSpawner, for the benchmark's baselin
 else:
     apply_settings(c, hub_extra_settings(site, paths, hub_port={self.hub_port},
                                          cull_every={self.cull_every}))
+    c.VersaHubDockerSpawner.images_config = {self.images_config!r}
 c.JupyterHub.services.append({{"name": "tests", "api_token": {self.token!r}}})
 c.JupyterHub.load_roles.append({{
     "name": "tests", "services": ["tests"],
@@ -180,6 +188,7 @@ c.JupyterHub.log_level = "DEBUG"
         env = dict(os.environ)
         env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
         env["VERSAHUB_CHP"] = find_chp()
+        env.update(self.env)
         log = self.log.open("ab")
         config = str(self.root / "hub" / "jupyterhub_config.py")
         self.procs.append(

@@ -22,9 +22,10 @@ serialised per (user, server), so one server starts. The spawner re-checks every
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 from jupyterhub.apihandlers.base import APIHandler
@@ -33,8 +34,7 @@ from jupyterhub.utils import url_path_join
 from tornado import web
 
 from versahub.errors import InputError
-from versahub.hub.spawner import PUBLIC_KEY, policy_decision, refusal, split_request
-from versahub.site.config import load_site
+from versahub.hub.spawner import PUBLIC_KEY, policy_decision, refusal, site_for, split_request
 from versahub.spec import ServerSpec, parse_spec
 
 GUEST_PREFIX = "guest-"
@@ -57,7 +57,23 @@ def spec_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dic
 class LaunchHandler(APIHandler):
     """Launch (or open, or update) a named server from a spec."""
 
-    _locks: ClassVar[dict[tuple[str, str], asyncio.Lock]] = {}
+    # one lock per (user, server) being launched, with the number of requests holding or
+    # waiting for it; dropped when the last one is done (no lock outlives its launches)
+    _locks: ClassVar[dict[tuple[str, str], tuple[asyncio.Lock, list[int]]]] = {}
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def serialised(cls, key: tuple[str, str]) -> AsyncIterator[None]:
+        """Run launches of one (user, server) one after the other; others run freely."""
+        lock, users = cls._locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                cls._locks.pop(key, None)
 
     def _json(self, status: int, doc: Mapping[str, Any]) -> None:
         self.set_status(status)
@@ -76,16 +92,14 @@ class LaunchHandler(APIHandler):
         action = body.pop("action", None)
         if action not in (None, "open", "update"):
             raise web.HTTPError(400, "action: must be open or update")
-        site = load_site(self.settings["versahub_site_file"])
+        site = await site_for(self.settings["versahub_site_file"])
         try:
             raw, confirmation, origin = split_request(body)
             spec = parse_spec(raw, owner=user.name, volumes=list(site.volumes)).named()
         except InputError as err:
             raise web.HTTPError(400, f"Invalid server spec: {err}") from None
         name = spec.server_name
-        key = (user.name, name)
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
+        async with self.serialised((user.name, name)):
             await self._launch(user, spec, confirmation, origin, action, site)
 
     async def _decision(self, user: Any, spec: ServerSpec, origin: Any, site: Any) -> Any:

@@ -16,13 +16,19 @@
    networks, credentials and shares, then let DockerSpawner create a fresh container
    (``remove=True``: persistent data lives only in volumes).
 
-It never starts a container for a spec that OPA did not allow in this very call.
+It never starts a container for a spec that OPA did not allow in this very call, and it
+never blocks the hub's event loop (JupyterHub is one tornado thread: a blocking call stalls
+every other launch and request): file and Docker I/O run in threads, OPA, git and the
+image engine are asynchronous. Progress events carry BinderHub's ``phase``
+(:func:`progress_event`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -45,6 +51,68 @@ from versahub.spec import ServerSpec, parse_spec
 
 REQUEST_KEYS = ("spec", "confirmation", "origin")
 PUBLIC_KEY = "public_copy_of"
+
+# BinderHub's launch phases, in order, and where each puts the progress bar.
+PHASES = ("waiting", "fetching", "building", "pushing", "built", "launching", "ready", "failed")
+PHASE_PROGRESS = {
+    "waiting": 10, "fetching": 20, "building": 40, "pushing": 75, "built": 85,
+    "launching": 90, "ready": 100, "failed": 100,
+}  # fmt: skip
+# The image builder's phases as launch phases: its "ready" means the *image* is ready;
+# the server is ready only when JupyterHub says so (``progress_ready_hook``).
+BUILD_PHASES = {"ready": "built"}
+
+
+def progress_event(phase: str, message: str) -> dict[str, Any]:
+    """One event of JupyterHub's progress stream with BinderHub's ``phase`` (pure)."""
+    if phase not in PHASE_PROGRESS:
+        raise ValueError(f"unknown phase {phase!r}; known: {', '.join(PHASES)}")
+    return {"phase": phase, "progress": PHASE_PROGRESS[phase], "message": message}
+
+
+def build_event(ev: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``versahub.images`` build event as a progress event (pure)."""
+    phase = str(ev.get("phase", "building"))
+    return progress_event(BUILD_PHASES.get(phase, phase), f"{phase}: {ev.get('message', '')}")
+
+
+def ready_hook(spawner: Any, ready_event: dict[str, Any]) -> dict[str, Any]:
+    """``Spawner.progress_ready_hook``: JupyterHub's final event gets ``phase: ready``."""
+    return {**ready_event, "phase": "ready"}
+
+
+_sites: dict[str, tuple[tuple[int, int, int], Site]] = {}
+
+
+def load_site_cached(path: str) -> Site:
+    """``load_site(path)``, parsed again only when the file changed (size, mtime, inode).
+
+    Blocking (a ``stat``, and on a change a read and a YAML parse): call it through
+    :func:`site_for` from the hub's event loop.
+    """
+    st = os.stat(path)
+    key = (st.st_mtime_ns, st.st_size, st.st_ino)
+    hit = _sites.get(path)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    site = load_site(path)
+    _sites[path] = (key, site)
+    return site
+
+
+async def site_for(path: str) -> Site:
+    """The site of ``path`` as it is now, read in a thread (never blocks the loop)."""
+    return await asyncio.to_thread(load_site_cached, str(path))
+
+
+def prepare_folders(mounts: Any, uid: int) -> None:
+    """Create missing host folders of ``mounts``, owned by ``uid`` when root (blocking)."""
+    for mount in mounts:
+        path = Path(mount.source)
+        if not path.exists():
+            path.mkdir(parents=True, exist_ok=True)
+            if os.geteuid() == 0:
+                os.chown(path, uid, uid)
 
 
 class LaunchRefused(web.HTTPError):
@@ -191,7 +259,8 @@ class VersaHubSpawnerMixin(Configurable):
     # -- inputs ---------------------------------------------------------------------------
     @property
     def site(self) -> Site:
-        return load_site(self.site_file)
+        """The site, read synchronously (outside the hub's loop; ``start`` uses ``site_for``)."""
+        return load_site_cached(self.site_file)
 
     def layout(self, site: Site) -> Layout:
         return Layout(
@@ -253,12 +322,25 @@ class VersaHubSpawnerMixin(Configurable):
         last: dict[str, Any] | None = None
         async for ev in cls._builder.ensure(spec.repo, spec.ref):
             last = ev
-            self._events.append({"message": f"{ev['phase']}: {ev['message']}"})
-            self._events_changed.set()
+            self.add_event(build_event(ev))
         if last is None or last["phase"] != "ready":
             message = last["message"] if last else "no image"
             raise web.HTTPError(500, f"Image build failed: {message}")
         return str(last["image"])
+
+    # -- progress events ------------------------------------------------------------------
+    def _reset_events(self) -> None:
+        self._events: list[dict[str, Any]] = []
+        self._events_changed = asyncio.Event()
+
+    def add_event(self, event: dict[str, Any]) -> None:
+        """Record a progress event and wake every ``progress()`` listener."""
+        if not hasattr(self, "_events"):
+            self._reset_events()
+        self._events.append(event)
+        # a fresh Event per change: each listener waits on the one it saw, so none misses it
+        changed, self._events_changed = self._events_changed, asyncio.Event()
+        changed.set()
 
     # -- host side preparation ------------------------------------------------------------
     async def ensure_networks(self) -> None:
@@ -277,13 +359,8 @@ class VersaHubSpawnerMixin(Configurable):
                     )
             cls._networks_ready = True
 
-    def prepare_folders(self, plan: RuntimePlan) -> None:
-        for mount in plan.mounts:
-            path = Path(mount.source)
-            if not path.exists():
-                path.mkdir(parents=True, exist_ok=True)
-                if os.geteuid() == 0:
-                    os.chown(path, self.notebook_uid, self.notebook_uid)
+    async def prepare_folders(self, plan: RuntimePlan) -> None:
+        await asyncio.to_thread(prepare_folders, plan.mounts, self.notebook_uid)
 
     async def write_credentials(self, plan: RuntimePlan) -> None:
         assert plan.credentials is not None
@@ -300,9 +377,10 @@ class VersaHubSpawnerMixin(Configurable):
             scopes=self.credential_scopes,
             auth_state=auth_state,
         )
-        creds.write_credentials(
-            Path(plan.credentials.host_dir), doc, self.notebook_uid, self.notebook_uid
-        )
+        await asyncio.to_thread(
+            creds.write_credentials,
+            Path(plan.credentials.host_dir), doc, self.notebook_uid, self.notebook_uid,
+        )  # fmt: skip
 
     def hub_api_url_for_server(self) -> str:
         return f"http://{self.hub_connect_ip}:{self._hub_port()}{urlsplit(self.hub.api_url).path}"
@@ -332,6 +410,10 @@ class VersaHubSpawnerMixin(Configurable):
         # The request is read, validated and judged in start(); nothing to apply here.
         return lambda spawner, user_options: None
 
+    @default("progress_ready_hook")
+    def _default_progress_ready_hook(self) -> Any:
+        return ready_hook
+
     @default("hub_connect_url")
     def _default_hub_connect_url(self) -> str:
         return f"http://{self.hub_connect_ip}:{self._hub_port()}"
@@ -342,9 +424,16 @@ class VersaHubSpawnerMixin(Configurable):
         return env
 
     async def start(self) -> Any:
-        self._events: list[dict[str, Any]] = []
-        self._events_changed = asyncio.Event()
-        site = self.site
+        self._reset_events()
+        try:
+            return await self._start()
+        except web.HTTPError as err:
+            self.add_event(progress_event("failed", str(err.log_message or err)))
+            raise
+
+    async def _start(self) -> Any:
+        t0 = time.perf_counter()
+        site = await site_for(self.site_file)
         public = PUBLIC_KEY in (self.user_options or {})
         if public:
             # the owner's configuration, judged as the owner's, as it is now
@@ -361,15 +450,17 @@ class VersaHubSpawnerMixin(Configurable):
                 self.user.name, self.name, spec.spec_id, str(refused),
             )  # fmt: skip
             raise refused
-        self._events.append({"message": f"policy: allowed (spec {spec.spec_id})"})
+        self.add_event(progress_event("waiting", f"policy: allowed (spec {spec.spec_id})"))
+        t1 = time.perf_counter()
         image = await self.resolve_image(spec)
+        t2 = time.perf_counter()
         plan = make_plan(
             spec, site, decision, owner=self.user.name, image=image, layout=self.layout(site),
             public=public,
         )  # fmt: skip
         self.versahub_plan = plan.to_dict()
         self.apply_plan(plan)
-        self.prepare_folders(plan)
+        await self.prepare_folders(plan)
         await self.ensure_networks()
         if plan.credentials is not None:
             await self.write_credentials(plan)
@@ -381,27 +472,39 @@ class VersaHubSpawnerMixin(Configurable):
                 "shares of %s/%s: granted %s, revoked %s",
                 self.user.name, self.name, list(changes.granted), list(changes.revoked),
             )  # fmt: skip
+        self.add_event(progress_event("launching", f"launching: starting the server {self.name}"))
+        self.log.info(
+            "VersaHub prepared %s/%s in %.0f ms (site + policy %.0f, image %.0f, plan + host %.0f)",
+            self.user.name, self.name, 1000 * (time.perf_counter() - t0), 1000 * (t1 - t0),
+            1000 * (t2 - t1), 1000 * (time.perf_counter() - t2),
+        )  # fmt: skip
         return await super().start()
 
     async def stop(self, now: bool = False) -> None:
         await super().stop(now=now)
         plan = self.versahub_plan or {}
         if plan.get("credentials"):
-            creds.remove_credentials(Path(plan["credentials"]["host_dir"]))
+            await asyncio.to_thread(creds.remove_credentials, Path(plan["credentials"]["host_dir"]))
             self.revoke_credentials_token()
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        """This start's events (each with ``phase``, ``progress``, ``message``) as they come.
+
+        JupyterHub stops following it when the start finishes and then sends its own ready
+        event (``phase: ready`` through ``progress_ready_hook``) or failed event.
+        """
+        if not hasattr(self, "_events"):
+            self._reset_events()
         sent = 0
         while True:
-            events = getattr(self, "_events", [])
-            while sent < len(events):
-                yield events[sent]
+            changed = self._events_changed
+            while sent < len(self._events):
+                yield self._events[sent]
                 sent += 1
             if self._spawn_future is None or self._spawn_future.done() or self.ready:
                 break
-            await asyncio.sleep(0.2)
-        async for ev in super().progress():
-            yield ev
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=1.0)
 
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()
