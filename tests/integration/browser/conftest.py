@@ -37,9 +37,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-# Package scope, not session: Playwright's sync API keeps an asyncio loop running in the
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running in the
 # main thread while it is open, which would break every async test collected after these.
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def web_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebHub]:
     hub = WebHub(tmp_path_factory.mktemp("web-hub")).start()
     try:
@@ -48,7 +48,7 @@ def web_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebHub]:
         hub.stop()
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail("the browser tests need Debian's chromium (apt-get install chromium)")
