@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from spawn_support import COMMIT, REPO, HubUnderTest, seed_cached_image  # noqa: E402
+
+from versahub.images.engine import docker_cli  # noqa: E402
 
 SPEC = {"repo": REPO, "ref": COMMIT}
 KINDS = ("stock", "versahub")
@@ -79,7 +83,18 @@ class Side:
             time.sleep(0.1)
 
     def stop(self, user: str, name: str) -> None:
+        """Stop, then wait until Docker has removed the container: DockerSpawner reuses
+        the name, and a start racing the removal fails with 409 Conflict."""
         self.hub.stop_server(user, f"{self.prefix}{name}")
+        container = f"^/jupyter-{user}--{self.prefix}{name}$"
+        for _ in range(300):
+            out = subprocess.run(
+                [docker_cli(), "ps", "-aq", "--filter", f"name={container}"],
+                capture_output=True, text=True, check=False,
+            ).stdout  # fmt: skip
+            if not out.strip():
+                return
+            time.sleep(0.1)
 
     def burst(self, n: int) -> list[float]:
         with ThreadPoolExecutor(n) as pool:
@@ -102,24 +117,30 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, dict[str, list[float]]] = {
         k: {"sequential": [], "concurrent": []} for k in KINDS
     }
-    with tempfile.TemporaryDirectory(prefix="vh-bench-") as tmp:
-        sides = {k: Side(k, Path(tmp) / k, image) for k in KINDS}
-        try:
-            for side in sides.values():
-                (Path(tmp) / side.kind).mkdir()
-                side.start()
-                side.launch("alice", "warmup")
-                side.stop("alice", "warmup")
-            for i in range(args.sequential):
-                for kind in KINDS if i % 2 == 0 else KINDS[::-1]:
-                    results[kind]["sequential"].append(sides[kind].launch("alice", "seq"))
-                    sides[kind].stop("alice", "seq")
-            for i in range(args.bursts):
-                for kind in KINDS if i % 2 == 0 else KINDS[::-1]:
-                    results[kind]["concurrent"] += sides[kind].burst(args.concurrent)
-        finally:
-            for side in sides.values():
-                side.hub.stop()
+    tmp = tempfile.mkdtemp(prefix="vh-bench-")
+    sides = {k: Side(k, Path(tmp) / k, image) for k in KINDS}
+    finished = False
+    try:
+        for side in sides.values():
+            (Path(tmp) / side.kind).mkdir()
+            side.start()
+            side.launch("alice", "warmup")
+            side.stop("alice", "warmup")
+        for i in range(args.sequential):
+            for kind in KINDS if i % 2 == 0 else KINDS[::-1]:
+                results[kind]["sequential"].append(sides[kind].launch("alice", "seq"))
+                sides[kind].stop("alice", "seq")
+        for i in range(args.bursts):
+            for kind in KINDS if i % 2 == 0 else KINDS[::-1]:
+                results[kind]["concurrent"] += sides[kind].burst(args.concurrent)
+        finished = True
+    finally:
+        for side in sides.values():
+            side.hub.stop()
+        if finished:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"failed; the hubs' logs are kept in {tmp}/*/hub.log", flush=True)
     print(f"load average after: {load()}\n")
     print("| launch (cached image) | stock p50 | stock p95 | VersaHub p50 | VersaHub p95 |", end="")
     print(" ratio p50 |")

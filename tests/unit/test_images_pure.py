@@ -263,3 +263,16 @@ def test_registry_config_is_loopback_and_deletable() -> None:
     assert doc["http"]["addr"] == "127.0.0.1:5000"
     assert doc["storage"]["delete"]["enabled"] is True
     assert doc["storage"]["filesystem"]["rootdirectory"] == "/var/lib/r"
+
+
+def test_git_env_keeps_only_tls_trust_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from versahub.images.refs import git_env
+
+    monkeypatch.setenv("GIT_SSL_CAINFO", "/etc/site-ca.pem")
+    monkeypatch.setenv("GIT_DIR", "/tmp/evil")
+    monkeypatch.setenv("GIT_CONFIG_PARAMETERS", "'core.sshCommand'='touch /tmp/x'")
+    env = git_env()
+    assert env["GIT_SSL_CAINFO"] == "/etc/site-ca.pem"
+    assert "GIT_DIR" not in env
+    assert "GIT_CONFIG_PARAMETERS" not in env
+    assert env["GIT_TERMINAL_PROMPT"] == "0"

@@ -163,7 +163,7 @@ class ImageBuilder:
                     await registry.__aexit__(None, None, None)
         if where == "local":
             self.stats.hits_local += 1
-            self._record_use(image)
+            await self._record_use(image)
             yield event(
                 "ready", f"Found built image {image}", image=str(image), commit=commit,
                 cache="hit", where="local",
@@ -177,7 +177,7 @@ class ImageBuilder:
             except EngineError as err:
                 yield event("failed", f"pull failed: {err}", image=str(image), commit=commit)
                 return
-            self._record_use(image)
+            await self._record_use(image)
             yield event(
                 "ready", f"Pulled built image {image}", image=str(image), commit=commit,
                 cache="hit", where="registry",
@@ -222,7 +222,7 @@ class ImageBuilder:
                     await log.emit(event("pushing", f"Pushing {image}", image=str(image)))
                     await run_cli("push", str(image), timeout=self.config.build_timeout)
             self.stats.built.append(str(image))
-            self._record_use(image)
+            await self._record_use(image)
             await log.emit(event("built", f"Built {image}", image=str(image), commit=commit))
             await log.emit(
                 event(
@@ -246,10 +246,15 @@ class ImageBuilder:
             # forget the build either way: success is now in the engine, failure is retried
             self._builds.pop(image.key, None)
 
-    def _record_use(self, image: ImageRef) -> None:
-        """Note in the last-used index that ``image`` was just used (never fails a launch)."""
+    async def _record_use(self, image: ImageRef) -> None:
+        """Note in the last-used index that ``image`` was just used (never fails a launch).
+
+        The index is a locked file shared with other processes (``versahub images prune``),
+        so it is written in a thread: waiting for its lock must never stall the event loop.
+        """
+        index = LastUsedIndex.for_config(self.config)
         with contextlib.suppress(OSError):
-            LastUsedIndex.for_config(self.config).touch(str(image))
+            await asyncio.to_thread(index.touch, str(image))
 
     async def prunes_done(self) -> None:
         """Wait for the disk-budget prunes that builds started in the background."""

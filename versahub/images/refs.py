@@ -36,9 +36,14 @@ class ResolveTimeout(RefError):
     """``git ls-remote`` did not answer in time."""
 
 
+# Kept from the caller's environment: how to trust the site's forges (a site CA) — git's
+# own TLS settings, not anything that changes what or how it fetches.
+GIT_PASSTHROUGH = frozenset({"GIT_SSL_CAINFO", "GIT_SSL_CAPATH"})
+
+
 def git_env() -> dict[str, str]:
     """Environment for git: never prompt, never run a helper, English messages."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in GIT_PASSTHROUGH}
     env.update(
         GIT_TERMINAL_PROMPT="0",
         GIT_ASKPASS="/bin/false",
