@@ -9,7 +9,7 @@ PYTEST := $(VENV)/bin/pytest
 OPA := .tools/opa
 export PATH := $(CURDIR)/.tools:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup up down status test lint unit integration policy-test bench clean
+.PHONY: help setup up down status test lint unit integration policy-test screenshots bench clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -49,6 +49,9 @@ test: setup ## Install what is missing and run the whole suite.
 	echo "==> pytest (unit + integration)" && \
 	$(PYTEST) tests -q -rs --durations=15 && \
 	echo "==> make test passed in $$(( $$(date +%s) - start )) s"
+
+screenshots: setup ## Refresh docs/img/ from the browser tests' screenshots.
+	@VERSAHUB_UPDATE_DOCS_IMAGES=1 $(PYTEST) tests/integration/browser -q
 
 bench: setup ## Run the benchmarks (results: docs/benchmarks.md).
 	@$(PY) bench/run.py

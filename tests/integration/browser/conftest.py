@@ -9,6 +9,7 @@ assert that nothing in a hostile link ever ran as code.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -87,9 +88,10 @@ class Watched:
         SHOTS.mkdir(parents=True, exist_ok=True)
         path = SHOTS / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=full_page)
-        docs = REPO_ROOT / "docs" / "img"
-        docs.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, docs / path.name)
+        if os.environ.get("VERSAHUB_UPDATE_DOCS_IMAGES") == "1":  # `make screenshots`
+            docs = REPO_ROOT / "docs" / "img"
+            docs.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, docs / path.name)
         return path
 
 
