@@ -4,7 +4,7 @@ Bad input anywhere is one line on stderr naming the field and the reason, exit s
 no traceback (``InputError`` and click's own usage errors alike). A policy denial is exit 3.
 This module only wires groups together; each part owns its commands
 (``versahub/spec/cli.py``, ``versahub/policy/cli.py``, ``versahub/images/cli.py``,
-``versahub/site/cli.py``).
+``versahub/site/cli.py``, ``versahub/deploy/cli.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from versahub.deploy.cli import deploy_command
     from versahub.images.cli import build_command, images_group
     from versahub.policy.cli import policy_group
     from versahub.site.cli import down_command, status_command, up_command
@@ -39,6 +40,7 @@ def _register() -> None:
     cli.add_command(up_command)
     cli.add_command(down_command)
     cli.add_command(status_command)
+    cli.add_command(deploy_command)
 
 
 def _one_line(text: str) -> str:

@@ -18,6 +18,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "hub": {
         "url": "http://127.0.0.1:8000",
+        "internal_ip": "172.17.0.1",
         "admin_users": [],
         "auth": {"kind": "demo", "users": ["alice", "bob"]},
     },

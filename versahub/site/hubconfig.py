@@ -142,7 +142,7 @@ def site_settings(
 
     return merge_settings(
         hub_settings(site, paths=paths, demo_password=demo_password, chp=chp),
-        hub_extra_settings(site, paths),
+        hub_extra_settings(site, paths, hub_ip=str(site.data["hub"]["internal_ip"])),
         web_settings(site, paths),
     )
 

@@ -1,0 +1,94 @@
+"""Jinja filters that let the playbooks reuse VersaHub's own site code on the controller.
+
+``versahub deploy`` (and ``ansible-playbook`` started from the repository's virtualenv)
+runs on a controller where the ``versahub`` package is importable, so the inventory's
+``versahub_site`` is checked by the same ``site_from_mapping`` as ``versahub up`` and the
+OPA site data is rendered by the same ``render_site_data``. These filters never touch a
+host and never write a file.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+try:
+    from versahub.errors import InputError
+    from versahub.policy.data import render_site_data
+    from versahub.policy.server import opa_command
+    from versahub.site.config import site_from_mapping
+except ImportError as err:  # pragma: no cover - depends on how Ansible was started
+    _IMPORT_ERROR: ImportError | None = err
+else:
+    _IMPORT_ERROR = None
+
+ORIGIN = "versahub_site"
+# Ansible templates a role default each time a task reads it: validate each document once.
+_DOCUMENTS: dict[str, dict[str, Any]] = {}
+
+
+def _need_versahub() -> None:
+    if _IMPORT_ERROR is not None:
+        raise AnsibleFilterError(
+            "the versahub package is not importable by the Ansible controller "
+            f"({_IMPORT_ERROR}); run `versahub deploy` or ansible-playbook from VersaHub's venv"
+        )
+
+
+def _plain(value: Any) -> Any:
+    """Turn Ansible's lazy/tagged containers into plain dicts, lists and scalars."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def versahub_site_document(raw: Any) -> dict[str, Any]:
+    """Validate an inventory's ``versahub_site`` and return it with every default filled in."""
+    _need_versahub()
+    plain = _plain(raw)
+    key = json.dumps(plain, sort_keys=True, default=str)
+    if key not in _DOCUMENTS:
+        try:
+            _DOCUMENTS[key] = _plain(site_from_mapping(plain, origin=ORIGIN).data)
+        except InputError as err:
+            raise AnsibleFilterError(f"invalid inventory value {err}") from None
+    return copy.deepcopy(_DOCUMENTS[key])
+
+
+def versahub_opa_data(raw: Any) -> dict[str, Any]:
+    """The ``data.versahub.site`` document OPA loads, rendered from ``versahub_site``."""
+    doc = versahub_site_document(raw)
+    try:
+        return render_site_data(doc["policy"], doc["volumes"])
+    except InputError as err:
+        raise AnsibleFilterError(f"invalid inventory value {ORIGIN}: {err}") from None
+
+
+def versahub_opa_command(
+    policy_dir: str, data_dir: str, address: str, opa: str, console: bool = True
+) -> list[str]:
+    """The ``opa run --server`` argument list of ``versahub up``, for the systemd unit."""
+    _need_versahub()
+    try:
+        return opa_command(policy_dir, data_dir, address, bool(console), opa=opa)
+    except InputError as err:
+        raise AnsibleFilterError(f"invalid inventory value {err}") from None
+
+
+class FilterModule:
+    """VersaHub's controller-side filters."""
+
+    def filters(self) -> dict[str, Any]:
+        return {
+            "versahub_site_document": versahub_site_document,
+            "versahub_opa_data": versahub_opa_data,
+            "versahub_opa_command": versahub_opa_command,
+        }

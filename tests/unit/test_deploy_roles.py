@@ -1,0 +1,82 @@
+"""The Ansible roles follow the project's style (geerlingguy's): every variable prefixed with
+the role name, declared in defaults/main.yml and in meta/argument_specs.yml; every task named
+as a sentence; fully qualified module names; config tasks notify handlers that exist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2] / "playbooks"
+ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if p.is_dir())
+KEYWORDS = {
+    "name", "when", "loop", "loop_control", "register", "notify", "tags", "become", "vars",
+    "delegate_to", "run_once", "changed_when", "failed_when", "check_mode", "environment",
+    "no_log", "until", "retries", "delay", "block", "rescue", "always", "ignore_errors",
+    "listen", "args", "diff",
+}  # fmt: skip
+
+
+def _yaml(path: Path):
+    return yaml.safe_load(path.read_text()) or []
+
+
+def _tasks(role: str, folder: str = "tasks"):
+    for file in sorted((ROOT / "roles" / role / folder).glob("*.yml")):
+        stack = list(_yaml(file))
+        while stack:
+            task = stack.pop(0)
+            yield file, task
+            for key in ("block", "rescue", "always"):
+                stack.extend(task.get(key, []))
+
+
+def test_expected_roles_exist() -> None:
+    assert ROLES == ["builder", "docker", "hub", "opa", "registry", "site", "storage"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_defaults_are_prefixed_and_declared(role: str) -> None:
+    defaults = _yaml(ROOT / "roles" / role / "defaults" / "main.yml")
+    specs = _yaml(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]
+    declared = set(specs["main"]["options"])
+    assert all(name.startswith(f"{role}_") for name in defaults), sorted(defaults)
+    assert set(defaults) == declared
+    for name, spec in specs["main"]["options"].items():
+        assert spec.get("description"), f"{name} has no description"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_tasks_are_sentences_with_fully_qualified_modules(role: str) -> None:
+    handlers = (
+        {h["name"] for _, h in _tasks(role, "handlers")}
+        if (ROOT / "roles" / role / "handlers").exists()
+        else set()
+    )
+    for file, task in _tasks(role):
+        name = task.get("name", "")
+        assert name and name[0].isupper() and not name.endswith("."), f"{file.name}: {name!r}"
+        modules = [k for k in task if k not in KEYWORDS]
+        if "block" not in task:
+            assert len(modules) == 1, f"{file.name}: {name}: {modules}"
+            assert modules[0].count(".") >= 2, f"{file.name}: {name}: {modules[0]}"
+        for handler in (
+            [task["notify"]] if isinstance(task.get("notify"), str) else task.get("notify", [])
+        ):
+            assert handler in handlers, f"{file.name}: {name}: unknown handler {handler!r}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_templates_say_they_are_managed(role: str) -> None:
+    for template in (ROOT / "roles" / role / "templates").glob("*.j2"):
+        assert "ansible_managed" in template.read_text(), template.name
+
+
+def test_site_playbook_plays_every_role_and_checks_first() -> None:
+    plays = _yaml(ROOT / "site.yml")
+    assert plays[0]["name"] == "Check the inventory before touching any host"
+    assert plays[0]["any_errors_fatal"] is True and plays[0]["gather_facts"] is False
+    used = {r["role"] for play in plays for r in play.get("roles", [])}
+    assert used == set(ROLES) - {"site"}
