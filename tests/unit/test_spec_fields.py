@@ -471,3 +471,18 @@ def test_missing_repo_and_non_mapping() -> None:
     with pytest.raises(InputError) as info:
         parse_spec(["repo"])  # type: ignore[arg-type]
     assert info.value.field == "spec"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param({"resources": {"\n": None}}, id="newline-key"),
+        pytest.param({"\x1b[31m": 1}, id="escape-sequence-key"),
+        pytest.param({"a b": 1}, id="space-in-key"),
+    ],
+)
+def test_unknown_unprintable_keys_never_reach_the_field_name(data: dict) -> None:
+    with pytest.raises(InputError) as err:
+        parse_spec({"repo": "gh:o/r", **data})
+    assert err.value.field.isprintable() and " " not in err.value.field
+    assert "\n" not in str(err.value) and "\x1b" not in str(err.value)

@@ -233,7 +233,8 @@ def _reject_unknown(prefix: str, data: Mapping[Any, Any], known: tuple[str, ...]
         if not isinstance(key, str):
             raise InputError(prefix.rstrip(".") or "spec", f"has a non-text key {shorten(key)}")
         if key not in known:
-            where = f"{prefix}{key}" if len(key) <= 40 else (prefix.rstrip(".") or "spec")
+            printable = len(key) <= 40 and key.isprintable() and not any(c.isspace() for c in key)
+            where = f"{prefix}{key}" if printable else (prefix.rstrip(".") or "spec")
             raise InputError(where, f"unknown key {shorten(key)}; known: {', '.join(known)}")
 
 
