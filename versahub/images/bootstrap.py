@@ -1,6 +1,7 @@
 """Make the site's base notebook image when no image registry is reachable.
 
-Steps (each skipped when its result already exists):
+Steps (each skipped when its result already exists); with ``images.upstream_image`` set,
+steps 1 and 2 are replaced by that image:
 
 1. ``debootstrap --variant=minbase <suite>`` into a temporary folder, packed as a tarball in
    the cache folder (outside the work tree), so a second run does not download Debian again;
@@ -191,11 +192,16 @@ def bootstrap(
     """Make ``config.base_image`` unless an image with the same recipe exists."""
     seconds: dict[str, float] = {}
     t0 = time.monotonic()
-    tarball = rootfs_tarball(config, progress)
-    seconds["rootfs"] = time.monotonic() - t0
-    t1 = time.monotonic()
-    rootfs = rootfs_image(config, tarball, progress)
-    seconds["import"] = time.monotonic() - t1
+    if config.upstream_image:
+        # FROM a configured upstream image (from the site's registry or mirror)
+        rootfs = config.upstream_image
+        progress(f"base: FROM the configured upstream image {rootfs}")
+    else:
+        tarball = rootfs_tarball(config, progress)
+        seconds["rootfs"] = time.monotonic() - t0
+        t1 = time.monotonic()
+        rootfs = rootfs_image(config, tarball, progress)
+        seconds["import"] = time.monotonic() - t1
 
     dockerfile = render_dockerfile(config, rootfs)
     certificates = [(p.name, p.read_bytes()) for p in config.ca_files()]

@@ -19,6 +19,7 @@ from versahub.errors import InputError, shorten
 from versahub.images.config import ImagesConfig
 from versahub.images.refs import check_ref
 
+_IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._:/@-]{0,255}$")
 _LOOPBACK = re.compile(r"^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$")
 _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
 
@@ -136,9 +137,19 @@ def images_group() -> None:
     help="Site CA certificates to install (default: /usr/local/share/ca-certificates/*.crt).",
 )
 @click.option("--pip-index-url", default=None, help="The site's PyPI mirror.")
+@click.option(
+    "--upstream-image",
+    default=None,
+    metavar="IMAGE",
+    help="Build FROM this Debian/Ubuntu-based image instead of a debootstrap root filesystem.",
+)
 @site_option
 def bootstrap_command(
-    force: bool, ca_bundle: tuple[str, ...], pip_index_url: str | None, site_file: Path | None
+    force: bool,
+    ca_bundle: tuple[str, ...],
+    pip_index_url: str | None,
+    upstream_image: str | None,
+    site_file: Path | None,
 ) -> int:
     """Build the site's base notebook image from a debootstrap root filesystem."""
     from versahub.images.bootstrap import bootstrap
@@ -150,6 +161,10 @@ def bootstrap_command(
         if urlsplit(pip_index_url).scheme not in ("http", "https"):
             raise InputError("pip_index_url", f"not an http(s) URL: {shorten(pip_index_url)}")
         changes["pip_index_url"] = pip_index_url
+    if upstream_image is not None:
+        if not _IMAGE_NAME.match(upstream_image):
+            raise InputError("upstream_image", f"not an image name: {shorten(upstream_image)}")
+        changes["upstream_image"] = upstream_image
     config = base_config(site_file).with_changes(**changes)
     result = bootstrap(config, lambda msg: click.echo(msg, err=True), force=force)
     state = "built" if result.built else "up to date"

@@ -30,6 +30,9 @@ class ImagesConfig:
             mode (the local docker engine is the cache).
         registry_scheme: ``http`` for a loopback registry, ``https`` otherwise.
         base_image: the site's base notebook image (``versahub images bootstrap``).
+        upstream_image: a Debian- or Ubuntu-based image to build the base image ``FROM``
+            (e.g. ``debian:bookworm-slim`` from the site's registry mirror); ``None``: a
+            Debian root filesystem made with debootstrap, for sites that reach no registry.
         ca_bundle: glob(s) of PEM certificates installed into every image (site CA bundle).
         offline: build common Binder repos with VersaHub's buildpack FROM ``base_image``
             (Debian packages and the site's PyPI only); ``False`` uses repo2docker's own
@@ -56,6 +59,7 @@ class ImagesConfig:
     registry: str | None = None
     registry_scheme: str = "http"
     base_image: str = "versahub/base:bookworm"
+    upstream_image: str | None = None
     ca_bundle: tuple[str, ...] = (DEFAULT_CA_BUNDLE,)
     offline: bool = True
     pip_index_url: str | None = None
