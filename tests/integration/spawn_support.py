@@ -107,6 +107,9 @@ class HubUnderTest:
         site = {
             "hub": {
                 "url": self.url,
+                "internal_ip": HUB_IP,
+                "internal_port": self.hub_port,
+                "cull_every": self.cull_every,
                 "admin_users": ["admin"],
                 "auth": {"kind": "demo", "users": ["alice", "bob", "carol", "admin"]},
             },
@@ -141,14 +144,13 @@ class HubUnderTest:
         config.write_text(
             f"""
 from versahub.site.config import load_site
-from versahub.site.hubconfig import HubPaths, apply_settings, find_chp, hub_settings
-from versahub.hub.config import hub_extra_settings
+from versahub.site.hubconfig import HubPaths, apply_settings, find_chp, hub_settings, site_settings
 
 site = load_site({str(site_file)!r})
 paths = HubPaths(site.state_dir)
-apply_settings(c, hub_settings(site, paths=paths, demo_password="pw", chp=find_chp()))
 STOCK_IMAGE = {self.stock_image!r}
 if STOCK_IMAGE:  # stock JupyterHub + DockerSpawner, for the benchmark's baseline
+    apply_settings(c, hub_settings(site, paths=paths, demo_password="pw", chp=find_chp()))
     c.JupyterHub.hub_bind_url = "http://{HUB_IP}:{self.hub_port}"
     c.JupyterHub.spawner_class = "dockerspawner.DockerSpawner"
     c.DockerSpawner.image = STOCK_IMAGE
@@ -158,9 +160,8 @@ if STOCK_IMAGE:  # stock JupyterHub + DockerSpawner, for the benchmark's baselin
     c.Spawner.start_timeout = 900
     c.JupyterHub.services = []
     c.JupyterHub.load_roles = []
-else:
-    apply_settings(c, hub_extra_settings(site, paths, hub_port={self.hub_port},
-                                         cull_every={self.cull_every}))
+else:  # exactly what `versahub up` configures (versahub.site.hubconfig.configure)
+    apply_settings(c, site_settings(site, paths=paths, demo_password="pw", chp=find_chp()))
     c.VersaHubDockerSpawner.images_config = {self.images_config!r}
 c.JupyterHub.services.append({{"name": "tests", "api_token": {self.token!r}}})
 c.JupyterHub.load_roles.append({{

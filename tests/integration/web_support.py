@@ -104,9 +104,12 @@ class WebHub:
             },
             "hub": {
                 "url": self.url,
+                "internal_ip": self.hub_ip,
+                "internal_port": self.hub_port,
                 "admin_users": ["admin"],
                 "auth": {"kind": "demo", "users": USERS},
             },
+            "catalogue": CATALOGUE,
             "opa": {"address": f"127.0.0.1:{self.opa_port}", "timeout": 2.0},
             "state_dir": str(self.state),
             "volumes": {
@@ -140,33 +143,16 @@ class WebHub:
         site_file.write_text(yaml.safe_dump(self.site_document()))
         (self.root / "hub").mkdir(exist_ok=True)
         (self.state / "hub").mkdir(parents=True, exist_ok=True)
-        extra = ""
-        if self.spawning:
-            extra = (
-                "from versahub.hub.config import hub_extra_settings\n"
-                f"merge(hub_extra_settings(site, paths, hub_port={self.hub_port}))\n"
-            )
-        else:
-            extra = f'settings["JupyterHub"]["hub_bind_url"] = "http://127.0.0.1:{self.hub_port}"\n'
         config = self.root / "hub" / "jupyterhub_config.py"
         config.write_text(
             f"""
-from versahub.site.config import Site, load_site
-from versahub.site.hubconfig import HubPaths, apply_settings, find_chp, hub_settings
-from versahub.web.config import web_settings
+# exactly what `versahub up` configures (versahub.site.hubconfig.configure)
+from versahub.site.config import load_site
+from versahub.site.hubconfig import HubPaths, apply_settings, find_chp, site_settings
 
 site = load_site({str(site_file)!r})
-# The catalogue is not in site.yaml's schema yet: add it after validation.
-site = Site(data={{**site.data, "catalogue": {CATALOGUE!r}}}, path=site.path)
 paths = HubPaths(site.state_dir)
-settings = hub_settings(site, paths=paths, demo_password={PASSWORD!r}, chp=find_chp())
-
-def merge(more):
-    for cls, traits in more.items():
-        settings.setdefault(cls, {{}}).update(traits)
-
-{extra}merge(web_settings(site, paths))
-apply_settings(c, settings)
+apply_settings(c, site_settings(site, paths=paths, demo_password={PASSWORD!r}, chp=find_chp()))
 c.JupyterHub.log_level = "DEBUG"
 """
         )

@@ -19,6 +19,8 @@ DEFAULTS: dict[str, Any] = {
     "hub": {
         "url": "http://127.0.0.1:8000",
         "internal_ip": "172.17.0.1",
+        "internal_port": 8081,
+        "cull_every": 60,
         "admin_users": [],
         "auth": {"kind": "demo", "users": ["alice", "bob"]},
     },

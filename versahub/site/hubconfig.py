@@ -142,7 +142,13 @@ def site_settings(
 
     return merge_settings(
         hub_settings(site, paths=paths, demo_password=demo_password, chp=chp),
-        hub_extra_settings(site, paths, hub_ip=str(site.data["hub"]["internal_ip"])),
+        hub_extra_settings(
+            site,
+            paths,
+            hub_ip=str(site.data["hub"]["internal_ip"]),
+            hub_port=int(site.data["hub"]["internal_port"]),
+            cull_every=int(site.data["hub"]["cull_every"]),
+        ),
         web_settings(site, paths),
     )
 

@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from versahub.errors import InputError
-from versahub.hub.config import HUB_PORT
 from versahub.images.registry import registry_config
 from versahub.policy.data import render_site_data, write_site_data
 from versahub.policy.server import find_opa, opa_command, policy_drift
@@ -84,7 +83,10 @@ def _check_ports_free(site: Site) -> None:
     wanted = {
         "hub.url": (hub_host, hub_port),
         "hub.url (proxy API port, public port + 1)": ("127.0.0.1", hub_port + 1),
-        "hub.internal_ip": (str(site.data["hub"]["internal_ip"]), HUB_PORT),
+        "hub.internal_port": (
+            str(site.data["hub"]["internal_ip"]),
+            int(site.data["hub"]["internal_port"]),
+        ),
         "opa.address": (opa_host, opa_port),
     }
     if site.registry_enabled:
