@@ -362,4 +362,13 @@ def test_public_readonly_copy_for_an_anonymous_visitor(hub: HubUnderTest) -> Non
     while not _no_container(hub, guest, "public") and time.monotonic() < deadline:
         time.sleep(0.3)
     assert _no_container(hub, guest, "public")
+    # the culler deletes the guest account once its copy is gone (and only guest accounts)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        names = [u["name"] for u in hub.api("GET", "/users").json()]
+        if guest not in names:
+            break
+        time.sleep(1)
+    assert guest not in names
+    assert "alice" in names and "bob" in names
     hub.stop_server("alice", "demo")

@@ -177,3 +177,43 @@ def test_hub_extra_settings() -> None:
     culler = next(r for r in hub["load_roles"] if r["name"] == "versahub-culler")
     assert culler["scopes"] == CULLER_SCOPES
     assert hub["services"][0]["command"][:3] == ["/py", "-m", "versahub.hub.culling"]
+
+
+_NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("user", "stale"),
+    [
+        pytest.param(
+            {"name": "guest-1a2b", "created": "2026-11-26T11:50:00Z"}, True, id="old-guest"
+        ),
+        pytest.param(
+            {"name": "guest-1a2b", "created": "2026-11-26T11:59:58Z"}, False, id="new-guest"
+        ),
+        pytest.param(
+            {
+                "name": "guest-1a2b",
+                "last_activity": "2026-11-26T11:59:59Z",
+                "created": "2026-11-26T10:00:00Z",
+            },
+            False,
+            id="recently-active-guest",
+        ),
+        pytest.param(
+            {
+                "name": "guest-1a2b",
+                "created": "2026-11-26T10:00:00Z",
+                "servers": {"public": {"pending": "spawn"}},
+            },
+            False,
+            id="guest-with-pending-copy",
+        ),
+        pytest.param({"name": "alice", "created": "2026-11-26T10:00:00Z"}, False, id="not-a-guest"),
+        pytest.param({"name": "guest-1a2b"}, False, id="no-times-known"),
+    ],
+)
+def test_stale_guest(user: dict, stale: bool) -> None:
+    from versahub.hub.culling import stale_guest
+
+    assert stale_guest(user, _NOW, grace=60) is stale

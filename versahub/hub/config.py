@@ -15,7 +15,16 @@ from typing import Any
 from versahub.hub.handlers import extra_handlers
 
 CULLER_SERVICE = "versahub-culler"
-CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+CULLER_SCOPES = [
+    "list:users",
+    "read:users:activity",
+    "read:servers",
+    "delete:servers",
+    # only guest accounts of public read-only copies (versahub.hub.handlers.GUEST_GROUP):
+    # their creation time, and deleting them once their copy is gone
+    "read:users!group=versahub-guests",
+    "delete:users!group=versahub-guests",
+]
 DOCKER0 = "172.17.0.1"
 HUB_PORT = 8081
 

@@ -6,7 +6,9 @@ a token holding only ``list:users, read:users:activity, read:servers, delete:ser
 polls ``GET /hub/api/users?state=active`` every ``--cull-every`` seconds, computes each
 server's effective limits from its stored spec (``user_options``) and the site's default
 caps, and stops a server with ``DELETE /hub/api/users/<u>/servers/<name>`` (removing it
-when it is a public throwaway copy). ``due`` is pure and unit-tested.
+when it is a public throwaway copy). Guest accounts of public copies whose server is gone
+are deleted too (``delete:users!group=versahub-guests``: no other account can be).
+``due`` and ``stale_guest`` are pure and unit-tested.
 """
 
 from __future__ import annotations
@@ -91,6 +93,46 @@ async def cull_once(session: aiohttp.ClientSession, api_url: str, site: Any) -> 
     return stopped
 
 
+GUEST_PREFIX = "guest-"
+MIN_GUEST_GRACE = 10.0
+
+
+def stale_guest(user: Mapping[str, Any], now: datetime, grace: float) -> bool:
+    """A guest account whose throwaway copy is gone, idle for ``grace`` seconds (pure).
+
+    The hub refuses to delete anyone outside the guests' group whatever this says: the
+    culler's scope is ``delete:users!group=versahub-guests``.
+    """
+    if not str(user.get("name", "")).startswith(GUEST_PREFIX):
+        return False
+    for server in (user.get("servers") or {}).values():
+        if server.get("pending") or server.get("ready") or server.get("started"):
+            return False
+    last = _parse_time(user.get("last_activity")) or _parse_time(user.get("created"))
+    return last is not None and (now - last).total_seconds() >= grace
+
+
+async def remove_stale_guests(
+    session: aiohttp.ClientSession, api_url: str, grace: float
+) -> list[str]:
+    """Delete guest accounts whose copies are gone; returns their names."""
+    removed: list[str] = []
+    async with session.get(f"{api_url}/users", params={"state": "inactive"}) as resp:
+        resp.raise_for_status()
+        users = await resp.json()
+    now = datetime.now(UTC)
+    for user in users:
+        if not stale_guest(user, now, grace):
+            continue
+        async with session.delete(f"{api_url}/users/{quote(user['name'])}") as resp:
+            if resp.status >= 400:
+                log.warning("could not delete guest %s: %s", user["name"], resp.status)
+                continue
+        log.info("deleted guest account %s (its public copy is gone)", user["name"])
+        removed.append(user["name"])
+    return removed
+
+
 async def run(site_file: str, cull_every: float) -> None:
     site = load_site(site_file)
     api_url = os.environ["JUPYTERHUB_API_URL"].rstrip("/")
@@ -99,6 +141,9 @@ async def run(site_file: str, cull_every: float) -> None:
         while True:
             try:
                 await cull_once(session, api_url, site)
+                await remove_stale_guests(
+                    session, api_url, grace=max(MIN_GUEST_GRACE, 5 * cull_every)
+                )
             except Exception as err:  # keep culling; the hub may be restarting
                 log.warning("cull pass failed: %s", err)
             await asyncio.sleep(cull_every)

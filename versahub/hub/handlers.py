@@ -38,6 +38,9 @@ from versahub.hub.spawner import PUBLIC_KEY, policy_decision, refusal, site_for,
 from versahub.spec import ServerSpec, parse_spec
 
 GUEST_PREFIX = "guest-"
+# Every guest account is in this group: the culler may delete members of this group only
+# (its scope is ``delete:users!group=versahub-guests``), once their copy is gone.
+GUEST_GROUP = "versahub-guests"
 PUBLIC_SERVER = "public"
 DIFF_FIELDS = (
     "repo", "ref", "urlpath", "mounts", "collaborators", "public_readonly", "credentials",
@@ -171,7 +174,8 @@ class PublicCopyHandler(BaseHandler):
     """``GET /hub/versahub/public/<owner>/<server>``: a throwaway read-only copy for anyone.
 
     Only servers whose spec says ``public_readonly: true`` have a link. The visitor gets a
-    fresh guest account (``guest-<random>``, logged in by cookie) and a server ``public``
+    fresh guest account (``guest-<random>``, in group ``versahub-guests``, logged in by
+    cookie; the culler deletes it once its copy is gone) and a server ``public``
     started from the owner's spec, re-judged by the policy as the owner's: same image,
     every mount read-only, no home, no credentials, no collaborators; the container is
     removed when it stops (idle culling applies).
@@ -193,6 +197,12 @@ class PublicCopyHandler(BaseHandler):
         guest = self.current_user
         if guest is None or not guest.name.startswith(GUEST_PREFIX):
             guest = self.user_from_username(f"{GUEST_PREFIX}{secrets.token_hex(4)}")
+            group = orm.Group.find(self.db, GUEST_GROUP)
+            if group is None:
+                group = orm.Group(name=GUEST_GROUP)
+                self.db.add(group)
+            guest.orm_user.groups.append(group)
+            self.db.commit()
             self.set_login_cookie(guest)
         spawner = guest.get_or_create_spawner(PUBLIC_SERVER, "", replace_failed=True)
         if not (spawner.active or spawner.pending):
