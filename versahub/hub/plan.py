@@ -24,7 +24,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from versahub.spec.sizes import parse_duration, parse_memory
@@ -79,12 +79,7 @@ class PlanMount:
     read_only: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "volume": self.volume,
-            "source": self.source,
-            "target": self.target,
-            "read_only": self.read_only,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -97,12 +92,7 @@ class Limits:
     idle_timeout_seconds: int | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "memory_bytes": self.memory_bytes,
-            "cpu": self.cpu,
-            "max_duration_seconds": self.max_duration_seconds,
-            "idle_timeout_seconds": self.idle_timeout_seconds,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -17,40 +17,17 @@ import click
 
 from versahub.errors import InputError, shorten
 from versahub.images.config import ImagesConfig
-from versahub.images.refs import check_ref
 
 _IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._:/@-]{0,255}$")
-_LOOPBACK = re.compile(r"^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$")
 _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
 
 
 def validate_repo(repo: str, ref: str) -> tuple[str, str]:
-    """The (repo URL, ref) to build, validated.
+    """The (repo URL, ref) to build, validated as a ServerSpec's ``repo`` and ``ref`` are."""
+    from versahub.spec import parse_spec
 
-    Uses ``versahub.spec.parse_spec`` when the spec module provides it; until then accepts
-    ``https``/``http`` git URLs, and ``git://`` URLs on loopback (the tests' git daemon).
-    """
-    try:
-        from versahub.spec import parse_spec  # type: ignore[attr-defined]
-    except ImportError:
-        parse_spec = None
-    if parse_spec is not None:
-        spec = parse_spec({"repo": repo, "ref": ref})
-        return spec.repo, spec.ref
-    parts = urlsplit(repo)
-    if any(ch.isspace() or ord(ch) < 32 for ch in repo) or repo.startswith("-"):
-        raise InputError("repo", f"not a git URL: {shorten(repo)}")
-    if parts.scheme in ("https", "http"):
-        if not parts.hostname:
-            raise InputError("repo", f"no host in {shorten(repo)}")
-    elif parts.scheme == "git":
-        if not parts.hostname or not _LOOPBACK.match(parts.hostname):
-            raise InputError("repo", "git:// URLs are only accepted on loopback; use https")
-    else:
-        raise InputError("repo", f"not an http(s) git URL: {shorten(repo)}")
-    if parts.username or parts.password:
-        raise InputError("repo", "credentials in the URL are not accepted")
-    return repo, check_ref(ref)
+    spec = parse_spec({"repo": repo, "ref": ref})
+    return spec.repo, spec.ref
 
 
 site_option = click.option(

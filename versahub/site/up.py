@@ -96,20 +96,33 @@ def _check_ports_free(site: Site) -> None:
             raise InputError(field, f"port {port} on {host} is already in use")
 
 
+def _start_until_ok(
+    name: str,
+    argv: list[str],
+    url: str,
+    timeout: float,
+    paths: HubPaths,
+    echo: Echo,
+    **popen: Any,
+) -> Component:
+    """Start a component and wait until ``GET url`` answers 200 (or it exits)."""
+    component = start_process(name, argv, log_dir=paths.logs, **popen)
+    wait_until(
+        lambda: http_status(url) == 200,
+        timeout=timeout,
+        what=f"{name} ({url})",
+        progress=echo,
+        alive=lambda: component.process.poll() is None,
+    )
+    return component
+
+
 def start_opa(site: Site, paths: HubPaths, echo: Echo) -> Component:
     """Render site data and start the real OPA server; wait for its health check."""
     write_site_data(render_site_data(site.policy, site.volumes), paths.opa_data)
     argv = opa_command(POLICY_DIR, paths.opa_data, site.opa_address, opa=find_opa())
     echo(f"• starting OPA on {site.opa_address} (policies: {POLICY_DIR})")
-    component = start_process("opa", argv, log_dir=paths.logs)
-    wait_until(
-        lambda: http_status(f"{site.opa_url}/health") == 200,
-        timeout=30,
-        what="OPA /health",
-        progress=echo,
-        alive=lambda: component.process.poll() is None,
-    )
-    return component
+    return _start_until_ok("opa", argv, f"{site.opa_url}/health", 30, paths, echo)
 
 
 def start_registry(site: Site, paths: HubPaths, echo: Echo) -> Component:
@@ -134,15 +147,8 @@ def start_registry(site: Site, paths: HubPaths, echo: Echo) -> Component:
         timeout=300,
     )
     echo(f"• starting the image registry on {site.registry_address}")
-    component = start_process("registry", [binary, "serve", str(config)], log_dir=paths.logs)
-    wait_until(
-        lambda: http_status(f"http://{site.registry_address}/v2/") == 200,
-        timeout=30,
-        what="registry /v2/",
-        progress=echo,
-        alive=lambda: component.process.poll() is None,
-    )
-    return component
+    argv = [binary, "serve", str(config)]
+    return _start_until_ok("registry", argv, f"http://{site.registry_address}/v2/", 30, paths, echo)
 
 
 def ensure_base_image(site: Site, echo: Echo) -> None:
@@ -165,15 +171,8 @@ def start_hub(site: Site, paths: HubPaths, echo: Echo) -> Component:
     env["VERSAHUB_CHP"] = find_chp()
     argv = [sys.executable, "-m", "jupyterhub", "-f", str(paths.config_file)]
     echo(f"• starting JupyterHub at {site.hub_url} (with configurable-http-proxy)")
-    component = start_process("hub", argv, log_dir=paths.logs, cwd=paths.hub, env=env)
-    wait_until(
-        lambda: http_status(f"{site.hub_url}/hub/api") == 200,
-        timeout=90,
-        what="JupyterHub /hub/api",
-        progress=echo,
-        alive=lambda: component.process.poll() is None,
-    )
-    return component
+    url = f"{site.hub_url}/hub/api"
+    return _start_until_ok("hub", argv, url, 90, paths, echo, cwd=paths.hub, env=env)
 
 
 def stop_components(components: list[Component], echo: Echo) -> None:
