@@ -7,6 +7,10 @@ print one line and exit 2, and the hub can answer 400 with the same words.
 
 from __future__ import annotations
 
+# Exit statuses of every command line (``versahub …``): one place, below the CLIs.
+EXIT_BAD_INPUT = 2
+EXIT_DENIED = 3
+
 
 class InputError(ValueError):
     """Bad input: ``field`` names where it was found, ``reason`` says what is wrong.

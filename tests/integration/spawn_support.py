@@ -26,6 +26,7 @@ from typing import Any
 import requests
 import yaml
 
+from versahub.app.hubconfig import REPO_ROOT, find_chp
 from versahub.images.builder import ImageBuilder
 from versahub.images.config import ImagesConfig
 from versahub.images.engine import DockerEngine, docker_cli
@@ -34,7 +35,6 @@ from versahub.policy import PolicyClient, build_input, confirmation_hash
 from versahub.policy.data import render_site_data, write_site_data
 from versahub.policy.server import find_opa, opa_command
 from versahub.site.config import load_site
-from versahub.site.hubconfig import REPO_ROOT, find_chp
 
 REPO = "https://github.com/binder-examples/requirements"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -144,7 +144,7 @@ class HubUnderTest:
         config.write_text(
             f"""
 from versahub.site.config import load_site
-from versahub.site.hubconfig import HubPaths, apply_settings, find_chp, hub_settings, site_settings
+from versahub.app.hubconfig import HubPaths, apply_settings, find_chp, hub_settings, site_settings
 
 site = load_site({str(site_file)!r})
 paths = HubPaths(site.state_dir)
@@ -160,7 +160,7 @@ if STOCK_IMAGE:  # stock JupyterHub + DockerSpawner, for the benchmark's baselin
     c.Spawner.start_timeout = 900
     c.JupyterHub.services = []
     c.JupyterHub.load_roles = []
-else:  # exactly what `versahub up` configures (versahub.site.hubconfig.configure)
+else:  # exactly what `versahub up` configures (versahub.app.hubconfig.configure)
     apply_settings(c, site_settings(site, paths=paths, demo_password="pw", chp=find_chp()))
     c.VersaHubDockerSpawner.images_config = {self.images_config!r}
 c.JupyterHub.services.append({{"name": "tests", "api_token": {self.token!r}}})

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from versahub.cli import EXIT_BAD_INPUT, EXIT_DENIED, main
+from versahub.cli.policy import policy_group
 from versahub.policy import UNAVAILABLE_ID, PolicyClient, build_input
-from versahub.policy.cli import policy_group
 from versahub.policy.server import OpaProcess, free_loopback_port
 
 sys.path.insert(0, str(Path(__file__).parent))  # opa_fixtures.py: --import-mode=importlib

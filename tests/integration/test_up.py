@@ -15,7 +15,7 @@ import pytest
 import requests
 import yaml
 
-from versahub.site.processes import pid_alive, port_in_use
+from versahub.app.processes import pid_alive, port_in_use
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -20,10 +20,10 @@ from typing import Any
 import requests
 import yaml
 
+from versahub.app.hubconfig import REPO_ROOT, find_chp
 from versahub.policy.data import render_site_data, write_site_data
 from versahub.policy.server import find_opa, opa_command
 from versahub.site.config import load_site
-from versahub.site.hubconfig import REPO_ROOT, find_chp
 
 HUB_IP = "172.17.0.1"
 PASSWORD = "launch-page-test"
@@ -146,9 +146,9 @@ class WebHub:
         config = self.root / "hub" / "jupyterhub_config.py"
         config.write_text(
             f"""
-# exactly what `versahub up` configures (versahub.site.hubconfig.configure)
+# exactly what `versahub up` configures (versahub.app.hubconfig.configure)
 from versahub.site.config import load_site
-from versahub.site.hubconfig import HubPaths, apply_settings, find_chp, site_settings
+from versahub.app.hubconfig import HubPaths, apply_settings, find_chp, site_settings
 
 site = load_site({str(site_file)!r})
 paths = HubPaths(site.state_dir)

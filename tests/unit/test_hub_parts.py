@@ -16,8 +16,8 @@ from versahub.hub.culling import due
 from versahub.hub.docker import docker_traits
 from versahub.hub.handlers import spec_differences
 from versahub.hub.network import CHAIN, network_specs, offline_firewall_rules
-from versahub.hub.plan import Layout, Limits, make_plan
 from versahub.hub.spawner import refusal, split_request
+from versahub.launch.plan import Layout, Limits, make_plan
 from versahub.policy import Decision, Finding, confirmation_hash
 from versahub.site import site_from_mapping
 from versahub.spec import parse_spec

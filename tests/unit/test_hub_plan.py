@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from versahub.hub.docker import START_COMMAND, docker_traits
-from versahub.hub.plan import Layout, PlanError, make_plan, project_urlpath
+from versahub.launch.plan import Layout, PlanError, make_plan, project_urlpath
 from versahub.policy import Decision, Finding
 from versahub.site import site_from_mapping
 from versahub.spec import parse_spec

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from versahub.cli.images import format_size, images_group
 from versahub.errors import InputError
-from versahub.images.cli import format_size, images_group
 from versahub.images.config import ImagesConfig, parse_budget
 from versahub.images.names import CACHE_KEY_LABEL
 from versahub.images.prune import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from versahub.policy.cli import render_table
+from versahub.cli.policy import render_table
 from versahub.policy.decision import Decision, Finding, confirmation_hash, unavailable
 
 WARN = Finding("internet-egress", "medium", "Internet access", "It can reach the web.", "Off.")

@@ -8,10 +8,10 @@ import jsonschema
 import pytest
 import yaml
 
+from versahub.app.hubconfig import HubPaths, hub_settings, render_config_file
 from versahub.errors import InputError
 from versahub.site.config import load_site, merge_defaults, site_from_mapping, site_schema
 from versahub.site.defaults import DEFAULTS
-from versahub.site.hubconfig import HubPaths, hub_settings, render_config_file
 
 REPO = Path(__file__).resolve().parents[2]
 

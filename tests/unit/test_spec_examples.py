@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from versahub.spec.cli import read_spec_file
+from versahub.spec.files import read_spec_file
 from versahub.spec.model import parse_spec
 from versahub.urls import launch_url, parse_launch_url
 

@@ -6,8 +6,8 @@ import importlib
 import json
 from pathlib import Path
 
+from versahub.app.hubconfig import HubPaths
 from versahub.site.config import Site, site_from_mapping
-from versahub.site.hubconfig import HubPaths
 from versahub.web.catalogue import CATALOGUE_SCHEMA, read_catalogue
 from versahub.web.config import STATIC_DIR, TEMPLATES_DIR, web_settings
 

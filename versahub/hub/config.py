@@ -1,7 +1,7 @@
 """The JupyterHub settings spawning needs, as pure data: ``hub_extra_settings(site, paths)``.
 
 Returns ``{ConfigurableClass: {trait: value}}`` to merge over
-``versahub.site.hubconfig.hub_settings``: the hub listens on the docker0 address so that
+``versahub.app.hubconfig.hub_settings``: the hub listens on the docker0 address so that
 containers reach it, named servers, ``VersaHubDockerSpawner`` with its site and OPA, the
 per-server culler as a hub-managed service with only the scopes it needs. Nothing here
 reads files or starts anything.
@@ -38,7 +38,7 @@ def hub_extra_settings(
     cull_every: int = 60,
     python: str = sys.executable,
 ) -> dict[str, dict[str, Any]]:
-    """Spawning settings for ``site``; ``paths`` is ``versahub.site.hubconfig.HubPaths``."""
+    """Spawning settings for ``site``; ``paths`` is ``versahub.app.hubconfig.HubPaths``."""
     site_file = str(site.path) if site.path is not None else ""
     return {
         "JupyterHub": {

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from versahub.util.files import atomic_write
+
 # What code inside the server may do as the user with the hub token: see the user's own
 # model and servers, and start/stop/create the user's own servers. Nothing of other users,
 # no admin, no token management, no sharing.
@@ -53,20 +55,11 @@ def write_credentials(folder: Path, doc: Mapping[str, Any], uid: int, gid: int) 
     """Write ``credentials.json`` with mode 0600 owned by ``uid:gid`` (folder 0700)."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(folder, 0o700)
-    target = folder / "credentials.json"
-    tmp = folder / ".credentials.json.tmp"
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(doc, out)
     if os.geteuid() == 0:
-        os.chown(tmp, uid, gid)
         os.chown(folder, uid, gid)
-    tmp.replace(target)
-    return target
+    return atomic_write(folder / "credentials.json", json.dumps(doc), owner=(uid, gid))
 
 
 def remove_credentials(folder: Path) -> None:
     """Delete the credentials file (the folder stays, it is the mount point's source)."""
-    for name in ("credentials.json", ".credentials.json.tmp"):
-        (folder / name).unlink(missing_ok=True)
+    (folder / "credentials.json").unlink(missing_ok=True)

@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from versahub.hub.plan import Limits, effective_limits
+from versahub.launch.plan import Limits, effective_limits
 from versahub.site.config import load_site
 
 log = logging.getLogger("versahub.culling")

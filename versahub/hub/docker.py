@@ -1,4 +1,4 @@
-"""Render a :class:`~versahub.hub.plan.RuntimePlan` as DockerSpawner 14 trait values.
+"""Render a :class:`~versahub.launch.plan.RuntimePlan` as DockerSpawner 14 trait values.
 
 Pure: ``docker_traits(plan)`` returns ``{trait: value}`` for ``dockerspawner.DockerSpawner``
 (``image``, ``volumes`` with ``{"bind", "mode"}``, ``network_name``, ``use_internal_ip``,
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from versahub.hub.plan import RuntimePlan
+from versahub.launch.plan import RuntimePlan
 
 # Runs before the image's command: copy the repository's files into the project folder on
 # the first start only (never overwriting the user's copy), then exec the server.

@@ -43,8 +43,8 @@ from versahub.errors import InputError
 from versahub.hub import credentials as creds
 from versahub.hub.docker import docker_traits
 from versahub.hub.network import ensure_network, install_offline_firewall, network_specs
-from versahub.hub.plan import Layout, RuntimePlan, make_plan
 from versahub.hub.sharing import existing, sync_shares
+from versahub.launch.plan import Layout, RuntimePlan, make_plan
 from versahub.policy import Decision, PolicyClient
 from versahub.site.config import Site, load_site
 from versahub.spec import ServerSpec, parse_spec

@@ -20,13 +20,9 @@ engine is pruned; the registry keeps every image.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
-import tempfile
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +30,7 @@ from typing import Any
 from versahub.images.config import ImagesConfig
 from versahub.images.engine import DockerEngine, EngineError
 from versahub.images.names import CACHE_KEY_LABEL
+from versahub.util.files import atomic_write, locked
 
 GRACE_SECONDS = 600.0
 MAX_ROUNDS = 5  # removing one image can make layers it shared unique to another
@@ -132,29 +129,11 @@ class LastUsedIndex:
 
         self._update(change)
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
     def _update(self, change: Callable[[dict[str, float]], None]) -> None:
-        with self._locked():
+        with locked(self.path):
             data = self.read()
             change(data)
-            fd, tmp = tempfile.mkstemp(prefix=".last-used-", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "w") as out:
-                    json.dump(data, out, sort_keys=True, indent=0)
-                os.replace(tmp, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            atomic_write(self.path, json.dumps(data, sort_keys=True, indent=0))
 
 
 # -- what the engine holds -----------------------------------------------------------------

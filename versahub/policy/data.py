@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from versahub.errors import InputError, shorten
 from versahub.spec.sizes import parse_duration, parse_memory
+from versahub.util.files import SHARED, atomic_write
 
 SITE_DATA_PATH = ("versahub", "site")
 CAP_KEYS = ("memory_bytes", "cpu", "max_duration_seconds", "idle_timeout_seconds")
@@ -153,17 +153,7 @@ def write_site_data(doc: Mapping[str, Any], data_dir: str | os.PathLike[str]) ->
     (``opa_command`` also passes ``--ignore .*``).
     """
     target = site_data_file(data_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=".data.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # OPA runs as another user on deployed hosts: its data must be readable
+    atomic_write(target, text, mode=SHARED)
     return target

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from versahub.errors import InputError, shorten
+from versahub.util.net import split_host_port
 
 OPA_ENV = "VERSAHUB_OPA"
 CACHED_OPA = Path("/root/.cache/versahub/tools/opa")
@@ -82,18 +83,15 @@ def find_opa(repo: Path | None = None) -> str:
 def check_loopback(addr: str) -> tuple[str, int]:
     """Return ``(host, port)`` of ``addr`` (``127.0.0.1:8181``, ``[::1]:8181``, ``localhost:…``)
     or raise ``InputError`` when it is not a loopback address."""
-    host, sep, port_text = addr.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise InputError("opa.address", f"{shorten(addr)} is not host:port")
-    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if bare != "localhost":
+    host, port = split_host_port(addr, "opa.address")
+    if host != "localhost":
         try:
-            loopback = ipaddress.ip_address(bare).is_loopback
+            loopback = ipaddress.ip_address(host).is_loopback
         except ValueError:
             loopback = False
         if not loopback:
             raise InputError("opa.address", f"{shorten(addr)} is not a loopback address")
-    return host, int(port_text)
+    return host, port
 
 
 def opa_command(
@@ -219,7 +217,7 @@ class OpaProcess:
     ) -> None:
         self.addr = addr or f"127.0.0.1:{free_loopback_port()}"
         host, port = check_loopback(self.addr)
-        self.url = f"http://{host}:{port}"
+        self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         self.log_path = Path(log_path)
         self.command = opa_command(
             Path(policy_dir).resolve(),

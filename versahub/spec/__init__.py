@@ -2,7 +2,7 @@
 
 Import from here: ``parse_spec``, ``ServerSpec``, ``Mount``, ``Resources``, ``Source``,
 ``random_server_name``. Nothing in this package performs I/O or talks to a network;
-``versahub.spec.cli`` (the ``versahub spec`` commands) is the only part that reads files.
+``files.py`` (``read_spec_file``) is the only part that reads files.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The JupyterHub settings that mount the launch page into the hub (pure).
 
 ``web_settings(site, paths)`` returns ``{"JupyterHub": {trait: value}}`` to be merged into
-the site's hub settings (``versahub.site.hubconfig``): ``template_paths`` (our
+the site's hub settings (``versahub.app.hubconfig``): ``template_paths`` (our
 ``home.html`` replaces the stock home page), ``extra_handlers`` (mounted by JupyterHub
 under ``/hub/``; handler classes named as import strings so the result prints and
 golden-tests) and ``template_vars`` (what the page shows from site.yaml). Nothing is read

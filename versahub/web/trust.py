@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
-import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from versahub.util.files import atomic_write, locked
 
 SPEC_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 MAX_PER_USER = 500
@@ -30,7 +30,6 @@ class TrustStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -45,18 +44,7 @@ class TrustStore:
         return doc
 
     def _write(self, doc: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".trust-", suffix=".json", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(doc, out, indent=1, sort_keys=True)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(self.path, json.dumps(doc, indent=1, sort_keys=True))
 
     def list(self, user: str) -> dict[str, dict[str, Any]]:
         """The user's trusted configurations by ``spec_id``."""
@@ -77,7 +65,7 @@ class TrustStore:
         """Remember that ``user`` trusts ``spec_id`` with these warnings."""
         if not SPEC_ID_RE.match(spec_id):
             raise ValueError(f"not a spec_id: {spec_id[:40]!r}")
-        with self._lock:
+        with locked(self.path):
             doc = self._read()
             records = doc["users"].setdefault(user, {})
             if spec_id not in records and len(records) >= MAX_PER_USER:
@@ -94,7 +82,7 @@ class TrustStore:
 
     def remove(self, user: str, spec_id: str | None = None) -> int:
         """Forget one configuration (or all of the user's); return how many were removed."""
-        with self._lock:
+        with locked(self.path):
             doc = self._read()
             records = doc["users"].get(user) or {}
             if spec_id is None:

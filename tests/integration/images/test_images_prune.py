@@ -19,8 +19,8 @@ import pytest
 from click.testing import CliRunner
 from images_support import GitSite
 
+from versahub.cli.images import images_group
 from versahub.images.builder import ImageBuilder
-from versahub.images.cli import images_group
 from versahub.images.config import ImagesConfig
 from versahub.images.engine import docker_cli
 from versahub.images.names import CACHE_KEY_LABEL

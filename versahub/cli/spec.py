@@ -11,16 +11,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from pathlib import Path
+from collections.abc import Collection
 from typing import Any
 
 import click
-import yaml
 
 from versahub.errors import InputError, shorten
+from versahub.spec.files import read_spec_file
 from versahub.spec.model import ServerSpec, parse_spec
 from versahub.spec.names import validate_user_name
-from versahub.spec.text import type_name
 from versahub.urls import badge_html, badge_markdown, launch_url, parse_launch_url
 
 MAX_FILE_BYTES = 1024 * 1024
@@ -28,49 +27,22 @@ DEFAULT_HUB_URL = "http://127.0.0.1:8000"
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
-def load_spec(source: str, *, owner: str | None = None) -> ServerSpec:
-    """Parse ``source``: a launch URL when it starts with http(s)://, else a spec file."""
+def load_spec(
+    source: str, *, owner: str | None = None, volumes: Collection[str] | None = None
+) -> ServerSpec:
+    """Parse ``source``: a launch URL when it starts with http(s)://, else a spec file.
+
+    The one reader of a command line's spec argument (``spec``, ``policy check``, ``k8s``);
+    ``volumes`` is the site's volume catalogue when a site is known.
+    """
     if "\x00" in source:
         raise InputError("source", f"must not contain NUL bytes: {shorten(source)}")
     scheme = _SCHEME.match(source)
     if scheme:
         if scheme.group(1).lower() not in ("http", "https"):
             raise InputError("url", f"must be an http(s) launch URL or a file: {shorten(source)}")
-        return parse_launch_url(source, owner=owner)
-    return parse_spec(read_spec_file(source), owner=owner)
-
-
-def read_spec_file(name: str) -> dict[str, Any]:
-    """Read a YAML/JSON mapping of at most 1 MB, reporting every failure as ``file``."""
-    path = Path(name)
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise InputError("file", f"no such file: {shorten(name)}") from None
-    except IsADirectoryError:
-        raise InputError("file", f"is a directory: {shorten(name)}") from None
-    except (OSError, ValueError) as err:
-        reason = getattr(err, "strerror", None) or type(err).__name__
-        raise InputError("file", f"cannot read {shorten(name)}: {reason}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise InputError("file", f"is larger than 1 MB: {shorten(name)}")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputError("file", f"is not UTF-8 text: {shorten(name)}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or "syntax error"
-        raise InputError("file", f"is not valid YAML/JSON{where}: {problem}") from None
-    except RecursionError:
-        raise InputError("file", "is nested too deeply") from None
-    if not isinstance(data, dict):
-        raise InputError("file", f"must hold a mapping (key: value), not {type_name(data)}")
-    return data
+        return parse_launch_url(source, owner=owner, volumes=volumes)
+    return parse_spec(read_spec_file(source), owner=owner, volumes=volumes)
 
 
 def _owner(owner: str | None) -> str | None:

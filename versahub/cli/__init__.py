@@ -3,8 +3,9 @@
 Bad input anywhere is one line on stderr naming the field and the reason, exit status 2,
 no traceback (``InputError`` and click's own usage errors alike). A policy denial is exit 3.
 This module only wires groups together; each part owns its commands
-(``versahub/spec/cli.py``, ``versahub/policy/cli.py``, ``versahub/images/cli.py``,
-``versahub/site/cli.py``, ``versahub/deploy/cli.py``).
+(``versahub/cli/spec.py``, ``policy.py``, ``images.py``, ``site.py`` beside this file, and
+``versahub/deploy/cli.py``). Sub-commands are imported when the command line runs, so that
+``versahub --version`` imports none of them.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ import sys
 import click
 
 from versahub import __version__
-from versahub.errors import InputError
+from versahub.errors import EXIT_BAD_INPUT, EXIT_DENIED, InputError
 
-EXIT_BAD_INPUT = 2
-EXIT_DENIED = 3
+__all__ = ["EXIT_BAD_INPUT", "EXIT_DENIED", "cli", "main", "run"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,11 +27,11 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from versahub.cli.images import build_command, images_group
+    from versahub.cli.policy import policy_group
+    from versahub.cli.site import down_command, status_command, up_command
+    from versahub.cli.spec import spec_group
     from versahub.deploy.cli import deploy_command
-    from versahub.images.cli import build_command, images_group
-    from versahub.policy.cli import policy_group
-    from versahub.site.cli import down_command, status_command, up_command
-    from versahub.spec.cli import spec_group
 
     cli.add_command(spec_group)
     cli.add_command(policy_group)

@@ -1,7 +1,7 @@
 """Start, probe and stop the processes of a site on this machine (``versahub up``).
 
 Thin I/O only: which commands to run comes from pure builders elsewhere
-(``versahub.site.hubconfig``, ``versahub.policy.server``). Every process gets its own log
+(``versahub.app.hubconfig``, ``versahub.policy.server``). Every process gets its own log
 file under ``<state>/logs`` and its own process group, so ``versahub down`` can stop it and
 everything it started (the hub starts configurable-http-proxy). This module never deletes
 anything but the files it wrote itself (``run.json``).
@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from versahub.util.files import atomic_write
 
 
 @dataclass
@@ -138,10 +140,7 @@ def stop_pid(pid: int, *, timeout: float = 15.0, group: bool = True) -> None:
 
 def write_run_file(path: Path, record: Mapping[str, Any]) -> None:
     """Write ``run.json`` atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", "utf-8")
-    tmp.replace(path)
+    atomic_write(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 def read_run_file(path: Path) -> dict[str, Any] | None:

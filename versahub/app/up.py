@@ -22,13 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from versahub.errors import InputError
-from versahub.images.registry import registry_config
-from versahub.policy.data import render_site_data, write_site_data
-from versahub.policy.server import find_opa, opa_command, policy_drift
-from versahub.site.config import Site
-from versahub.site.hubconfig import REPO_ROOT, HubPaths, find_chp, render_config_file
-from versahub.site.processes import (
+from versahub.app.hubconfig import REPO_ROOT, HubPaths, find_chp, render_config_file
+from versahub.app.processes import (
     Component,
     http_status,
     pid_alive,
@@ -40,14 +35,19 @@ from versahub.site.processes import (
     wait_until,
     write_run_file,
 )
+from versahub.errors import InputError
+from versahub.util.net import split_host_port
+from versahub.images.registry import registry_config
+from versahub.policy.data import render_site_data, write_site_data
+from versahub.policy.server import find_opa, opa_command, policy_drift
+from versahub.site.config import Site
 
 Echo = Callable[[str], None]
 POLICY_DIR = REPO_ROOT / "policies"
 
 
 def _host_port(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]") or "127.0.0.1", int(port)
+    return split_host_port(address, default_host="127.0.0.1")
 
 
 def _hub_host_port(site: Site) -> tuple[str, int]:

@@ -23,11 +23,14 @@ from typing import Any
 
 import click
 
+from versahub.cli.spec import load_spec
+from versahub.errors import EXIT_DENIED
 from versahub.policy.client import DEFAULT_OPA_URL, PolicyClient
 from versahub.policy.data import render_site_data, write_site_data
 from versahub.policy.decision import Decision
 from versahub.policy.input import build_input
 from versahub.policy.server import REPO_ROOT, OpaNotFound, OpaProcess, find_opa, health
+from versahub.site import load_site, site_from_mapping
 
 OPA_URL_ENV = "VERSAHUB_OPA_URL"
 POLICY_DIR = REPO_ROOT / "policies"
@@ -40,8 +43,6 @@ SITE_FILE = REPO_ROOT / "site.yaml"
 def load_site_for_cli(path: Path | None = None) -> Any:
     """The site ``check`` uses: ``path`` (must exist), else the repository's ``site.yaml``
     if present, else the defaults of ``versahub.site``."""
-    from versahub.site import load_site, site_from_mapping
-
     if path is not None:
         return load_site(path)
     return load_site(SITE_FILE) if SITE_FILE.is_file() else site_from_mapping({})
@@ -53,18 +54,8 @@ def site_policy_data(site: Any) -> dict[str, Any]:
 
 
 def read_spec_source(source: str, *, owner: str, volumes: Collection[str] | None) -> Any:
-    """A ServerSpec from a launch URL (``http(s)://…``) or a YAML/JSON spec file.
-
-    Same reading rules as ``versahub spec parse``; ``volumes`` is the site's catalogue.
-    """
-    if source.startswith(("http://", "https://")):
-        from versahub.urls import parse_launch_url
-
-        return parse_launch_url(source, owner=owner, volumes=volumes)
-    from versahub.spec import parse_spec
-    from versahub.spec.cli import read_spec_file
-
-    return parse_spec(read_spec_file(source), owner=owner, volumes=volumes)
+    """A ServerSpec from a launch URL or a spec file, read as ``versahub spec parse`` does."""
+    return load_spec(source, owner=owner, volumes=volumes)
 
 
 # --- OPA ------------------------------------------------------------------------------------
@@ -184,7 +175,6 @@ def check_command(
     Exit status 0 when allowed (possibly after confirmation), 3 when denied, 2 on bad input.
     The directory of known users and groups defaults to the spec's collaborators.
     """
-    from versahub.cli import EXIT_DENIED
 
     name = user or getpass.getuser()
     site = load_site_for_cli(None if site_file is None else Path(site_file))
