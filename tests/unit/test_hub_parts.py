@@ -14,11 +14,11 @@ from versahub.hub.config import CULLER_SCOPES, hub_extra_settings
 from versahub.hub.credentials import DEFAULT_SCOPES, credentials_document
 from versahub.hub.culling import due
 from versahub.hub.docker import docker_traits
-from versahub.hub.handlers import spec_differences
 from versahub.hub.network import CHAIN, network_specs, offline_firewall_rules
-from versahub.hub.spawner import refusal, split_request
 from versahub.launch.plan import Layout, Limits, make_plan
-from versahub.policy import Decision, Finding, confirmation_hash
+from versahub.launch.request import LaunchRequest, spec_differences, split_request
+from versahub.launch.service import Verdict
+from versahub.policy import Decision, Finding, confirmation_hash, unavailable
 from versahub.site import site_from_mapping
 from versahub.spec import parse_spec
 
@@ -32,13 +32,22 @@ DENY = Finding("resources-over-cap", "medium", "Over", "Too much.", "Lower it.")
     [
         pytest.param(
             {"spec": {"repo": REPO}, "confirmation": "abc"},
-            ({"repo": REPO}, "abc", {}),
+            ({"repo": REPO}, "abc", {"external": False, "referrer": None}),
             id="wrapped",
         ),
-        pytest.param({"repo": REPO, "confirmation": "c"}, ({"repo": REPO}, "c", {}), id="bare"),
+        pytest.param(
+            {"repo": REPO, "confirmation": "c"},
+            ({"repo": REPO}, "c", {"external": False, "referrer": None}),
+            id="bare",
+        ),
+        pytest.param(
+            {"url": "https://mybinder.org/v2/gh/a/b/HEAD"},
+            ("https://mybinder.org/v2/gh/a/b/HEAD", None, {"external": False, "referrer": None}),
+            id="url",
+        ),
         pytest.param(
             {"spec": {"repo": REPO}, "origin": {"external": True}},
-            ({"repo": REPO}, None, {"external": True}),
+            ({"repo": REPO}, None, {"external": True, "referrer": None}),
             id="origin",
         ),
     ],
@@ -53,6 +62,10 @@ def test_split_request(options: dict[str, Any], expected: tuple) -> None:
         pytest.param({"spec": {"repo": REPO}, "image": "evil"}, "image", id="unknown-key"),
         pytest.param({"spec": [1]}, "spec", id="spec-not-mapping"),
         pytest.param({"spec": {}, "confirmation": 5}, "confirmation", id="bad-confirmation"),
+        pytest.param({"spec": {"repo": REPO}, "url": "https://x"}, "url", id="spec-and-url"),
+        pytest.param({"url": 5}, "url", id="url-not-text"),
+        pytest.param({"spec": {"repo": REPO}, "origin": "x"}, "origin", id="origin-not-mapping"),
+        pytest.param({}, "spec", id="empty"),
     ],
 )
 def test_split_request_rejects(options: dict[str, Any], field: str) -> None:
@@ -61,11 +74,22 @@ def test_split_request_rejects(options: dict[str, Any], field: str) -> None:
     assert err.value.field == field
 
 
+def refusal(decision: Decision, spec: Any, confirmation: str | None) -> Any:
+    return Verdict(LaunchRequest(spec, confirmation), decision).refusal()
+
+
 def test_refusal_denied_names_every_finding() -> None:
     spec = parse_spec({"repo": REPO})
     refused = refusal(Decision(False, (DENY,)), spec, None)
-    assert refused is not None and refused.status_code == 403
-    assert "[resources-over-cap] Too much." in str(refused.log_message)
+    assert refused is not None and refused.status == 403 and refused.kind == "denied"
+    assert "[resources-over-cap] Too much." in refused.message
+
+
+def test_refusal_policy_engine_unavailable_is_503() -> None:
+    spec = parse_spec({"repo": REPO})
+    refused = refusal(unavailable("OPA did not answer"), spec, None)
+    assert refused is not None and refused.status == 503 and refused.kind == "unavailable"
+    assert "Policy engine unavailable" in refused.message
 
 
 def test_refusal_warnings_need_exact_confirmation() -> None:
@@ -73,11 +97,11 @@ def test_refusal_warnings_need_exact_confirmation() -> None:
     other = parse_spec({"repo": REPO, "internet": False})
     decision = Decision(True, (), (WARN,))
     missing = refusal(decision, spec, None)
-    assert missing is not None and missing.status_code == 409
-    assert "is missing" in str(missing.log_message)
-    assert "resources-large" in str(missing.log_message)
+    assert missing is not None and missing.status == 409
+    assert "is missing" in missing.message
+    assert "resources-large" in missing.message
     wrong = refusal(decision, spec, confirmation_hash(other.spec_id, ["resources-large"]))
-    assert wrong is not None and "does not match" in str(wrong.log_message)
+    assert wrong is not None and "does not match" in wrong.message
     assert refusal(decision, spec, confirmation_hash(spec.spec_id, ["resources-large"])) is None
     assert refusal(Decision(True), spec, None) is None
 

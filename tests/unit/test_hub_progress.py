@@ -12,17 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
-from versahub.hub import spawner as spawner_module
 from versahub.hub.handlers import LaunchHandler
-from versahub.hub.spawner import (
-    PHASES,
-    VersaHubDockerSpawner,
-    build_event,
-    prepare_folders,
-    progress_event,
-    ready_hook,
-    site_for,
-)
+from versahub.hub.spawner import VersaHubDockerSpawner, prepare_folders
+from versahub.launch import progress as progress_module
+from versahub.launch.progress import PHASES, build_event, progress_event, ready_hook
+from versahub.site import source as source_module
+from versahub.site.source import site_file as site_source
 
 
 @pytest.mark.parametrize("phase", PHASES)
@@ -30,7 +25,7 @@ def test_progress_event_has_phase_message_and_progress(phase: str) -> None:
     ev = progress_event(phase, "something happened")
     assert ev == {
         "phase": phase,
-        "progress": spawner_module.PHASE_PROGRESS[phase],
+        "progress": progress_module.PHASE_PROGRESS[phase],
         "message": "something happened",
     }
 
@@ -41,7 +36,7 @@ def test_progress_event_refuses_an_unknown_phase() -> None:
 
 
 def test_progress_bar_moves_forward_with_the_phases() -> None:
-    steps = [spawner_module.PHASE_PROGRESS[p] for p in PHASES[:-1]]  # "failed" ends anywhere
+    steps = [progress_module.PHASE_PROGRESS[p] for p in PHASES[:-1]]  # "failed" ends anywhere
     assert steps == sorted(steps)
 
 
@@ -73,6 +68,9 @@ def test_ready_hook_marks_jupyterhubs_ready_event() -> None:
 
 async def test_progress_streams_events_as_they_come_until_the_start_ends() -> None:
     spawner = VersaHubDockerSpawner()
+    spawner.user = SimpleNamespace(name="alice")
+    spawner.orm_spawner = SimpleNamespace(name="progress-test", server=None, started=None)
+    progress_module.begin("alice", "progress-test")
     spawner._spawn_future = asyncio.get_running_loop().create_future()
     seen: list[dict[str, Any]] = []
 
@@ -100,20 +98,20 @@ async def test_progress_streams_events_as_they_come_until_the_start_ends() -> No
 def site_file(tmp_path: Path) -> Path:
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump({"state_dir": str(tmp_path / "state")}))
-    spawner_module._sites.clear()
+    source_module._files.clear()
     return path
 
 
 @pytest.fixture
 def slow_disk(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Reading the site file takes 0.3 s, as on a busy NFS server."""
-    real = spawner_module.load_site
+    real = source_module.load_site
 
     def slow(path: Any) -> Any:
         time.sleep(0.3)
         return real(path)
 
-    monkeypatch.setattr(spawner_module, "load_site", slow)
+    monkeypatch.setattr(source_module, "load_site", slow)
     yield
 
 
@@ -137,16 +135,16 @@ async def ticks_during(work: Any) -> tuple[Any, int]:
 
 
 async def test_site_is_read_off_the_event_loop(site_file: Path, slow_disk: None) -> None:
-    site, ticks = await ticks_during(site_for(str(site_file)))
+    site, ticks = await ticks_during(site_source(site_file).get())
     assert str(site.state_dir).endswith("state")
     assert ticks >= 5  # the loop kept serving while the file was read
 
 
 async def test_site_is_parsed_again_only_when_it_changed(site_file: Path) -> None:
-    first = await site_for(str(site_file))
-    assert await site_for(str(site_file)) is first
+    first = await site_source(site_file).get()
+    assert await site_source(site_file).get() is first
     site_file.write_text(yaml.safe_dump({"state_dir": "/elsewhere/state"}))
-    changed = await site_for(str(site_file))
+    changed = await site_source(site_file).get()
     assert changed is not first and str(changed.state_dir) == "/elsewhere/state"
 
 

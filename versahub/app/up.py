@@ -36,11 +36,11 @@ from versahub.app.processes import (
     write_run_file,
 )
 from versahub.errors import InputError
-from versahub.util.net import split_host_port
 from versahub.images.registry import registry_config
 from versahub.policy.data import render_site_data, write_site_data
 from versahub.policy.server import find_opa, opa_command, policy_drift
 from versahub.site.config import Site
+from versahub.util.net import split_host_port
 
 Echo = Callable[[str], None]
 POLICY_DIR = REPO_ROOT / "policies"

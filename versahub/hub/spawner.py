@@ -1,108 +1,54 @@
-"""VersaHub's spawner: DockerSpawner that enforces the policy before every start.
+"""VersaHub's spawner: DockerSpawner that renders the launch service's plan.
 
-``VersaHubSpawnerMixin.start`` is the whole launch on the hub side:
+``VersaHubSpawnerMixin.start`` hands the whole launch to the launch service
+(``versahub.launch``), then renders its plan for DockerSpawner:
 
-1. read the request from ``user_options`` (``{"spec": {...}, "confirmation": "<hash>",
-   "origin": {...}}``; a bare spec mapping is accepted too) — JupyterHub stores it with the
-   server, so a restart without options reuses it;
-2. re-parse the spec (``parse_spec``, owner = the server's user, volumes = the site's
-   catalogue); bad input → ``400`` naming the field;
-3. re-ask OPA with the real policies (``PolicyClient``, fail closed); a denial → ``403``
-   with every finding's id and message; warnings without the confirmation hash of exactly
-   this ``spec_id`` and these warning ids → ``409`` naming the missing confirmation;
-4. get the image through ``versahub.images`` (resolve, cache hit or one repo2docker build;
-   events shown on the progress page);
-5. make the runtime plan (pure), render it for DockerSpawner, prepare host folders,
-   networks, credentials and shares, then let DockerSpawner create a fresh container
-   (``remove=True``: persistent data lives only in volumes).
+1. the request from ``user_options`` (JupyterHub stores it with the server, so a restart
+   without options reuses it) is parsed for this server (owner = the server's user,
+   volumes = the site's catalogue); bad input → ``400`` naming the field;
+2. the service asks OPA (fail closed) and checks the confirmation: a denial → ``403``,
+   the policy engine unavailable → ``503``, missing or wrong confirmation → ``409``;
+3. the service gets the image (resolve, cache hit, registry, or one repo2docker build with
+   the site's image settings; events on the progress page); a build failure → ``502``
+   "The image could not be built: …" with the tail of repo2docker's log;
+4. the service makes the runtime plan (pure); this class renders it for DockerSpawner,
+   prepares host folders, networks, credentials and shares, then lets DockerSpawner create
+   a fresh container (``remove=True``: persistent data lives only in volumes).
 
-It never starts a container for a spec that OPA did not allow in this very call, and it
-never blocks the hub's event loop (JupyterHub is one tornado thread: a blocking call stalls
-every other launch and request): file and Docker I/O run in threads, OPA, git and the
-image engine are asynchronous. Progress events carry BinderHub's ``phase``
-(:func:`progress_event`).
+It never starts a container for a spec that OPA did not allow in this very call. A start
+that is refused or fails before its container exists removes the server entry it
+created, so refusals never use up the named-server limit. It never blocks the hub's event
+loop: file and Docker I/O run in threads; OPA, git and the image engine are asynchronous.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from dockerspawner import DockerSpawner
+from jupyterhub import orm
 from tornado import web
-from traitlets import Bool, Dict, Float, Int, List, Unicode, default
+from traitlets import Bool, Dict, Int, List, Unicode, default
 from traitlets.config import Configurable
 
 from versahub.errors import InputError
 from versahub.hub import credentials as creds
 from versahub.hub.docker import docker_traits
 from versahub.hub.network import ensure_network, install_offline_firewall, network_specs
-from versahub.hub.sharing import existing, sync_shares
-from versahub.launch.plan import Layout, RuntimePlan, make_plan
-from versahub.policy import Decision, PolicyClient
-from versahub.site.config import Site, load_site
-from versahub.spec import ServerSpec, parse_spec
-
-REQUEST_KEYS = ("spec", "confirmation", "origin")
-PUBLIC_KEY = "public_copy_of"
-
-# BinderHub's launch phases, in order, and where each puts the progress bar.
-PHASES = ("waiting", "fetching", "building", "pushing", "built", "launching", "ready", "failed")
-PHASE_PROGRESS = {
-    "waiting": 10, "fetching": 20, "building": 40, "pushing": 75, "built": 85,
-    "launching": 90, "ready": 100, "failed": 100,
-}  # fmt: skip
-# The image builder's phases as launch phases: its "ready" means the *image* is ready;
-# the server is ready only when JupyterHub says so (``progress_ready_hook``).
-BUILD_PHASES = {"ready": "built"}
-
-
-def progress_event(phase: str, message: str) -> dict[str, Any]:
-    """One event of JupyterHub's progress stream with BinderHub's ``phase`` (pure)."""
-    if phase not in PHASE_PROGRESS:
-        raise ValueError(f"unknown phase {phase!r}; known: {', '.join(PHASES)}")
-    return {"phase": phase, "progress": PHASE_PROGRESS[phase], "message": message}
-
-
-def build_event(ev: Mapping[str, Any]) -> dict[str, Any]:
-    """A ``versahub.images`` build event as a progress event (pure)."""
-    phase = str(ev.get("phase", "building"))
-    return progress_event(BUILD_PHASES.get(phase, phase), f"{phase}: {ev.get('message', '')}")
-
-
-def ready_hook(spawner: Any, ready_event: dict[str, Any]) -> dict[str, Any]:
-    """``Spawner.progress_ready_hook``: JupyterHub's final event gets ``phase: ready``."""
-    return {**ready_event, "phase": "ready"}
-
-
-_sites: dict[str, tuple[tuple[int, int, int], Site]] = {}
-
-
-def load_site_cached(path: str) -> Site:
-    """``load_site(path)``, parsed again only when the file changed (size, mtime, inode).
-
-    Blocking (a ``stat``, and on a change a read and a YAML parse): call it through
-    :func:`site_for` from the hub's event loop.
-    """
-    st = os.stat(path)
-    key = (st.st_mtime_ns, st.st_size, st.st_ino)
-    hit = _sites.get(path)
-    if hit is not None and hit[0] == key:
-        return hit[1]
-    site = load_site(path)
-    _sites[path] = (key, site)
-    return site
-
-
-async def site_for(path: str) -> Site:
-    """The site of ``path`` as it is now, read in a thread (never blocks the loop)."""
-    return await asyncio.to_thread(load_site_cached, str(path))
+from versahub.hub.sharing import sync_shares
+from versahub.launch import progress as launches
+from versahub.launch.directory import known_collaborators
+from versahub.launch.plan import Layout, RuntimePlan
+from versahub.launch.progress import progress_event, ready_hook
+from versahub.launch.request import PUBLIC_KEY, LaunchRequest, parse_request, stored_spec
+from versahub.launch.service import LaunchRefused, LaunchService, Verdict, service_for
+from versahub.site.config import Site
 
 
 def prepare_folders(mounts: Any, uid: int) -> None:
@@ -115,105 +61,24 @@ def prepare_folders(mounts: Any, uid: int) -> None:
                 os.chown(path, uid, uid)
 
 
-class LaunchRefused(web.HTTPError):
-    """A start refused by the policy; ``findings`` are the finding dicts for the UI/API."""
-
-    def __init__(self, status: int, message: str, findings: list[dict[str, str]]) -> None:
-        super().__init__(status, message)
-        # JupyterHub shows the message (``log_message``) on the spawn page and in the API
-        self.findings = findings
-
-
-def split_request(user_options: Mapping[str, Any]) -> tuple[dict[str, Any], str | None, dict]:
-    """``(spec mapping, confirmation, origin)`` from ``user_options`` (pure)."""
-    options = dict(user_options or {})
-    if "spec" in options:
-        unknown = sorted(set(options) - set(REQUEST_KEYS))
-        if unknown:
-            raise InputError(unknown[0], f"unknown launch option; known: {', '.join(REQUEST_KEYS)}")
-        spec = options["spec"]
-    else:
-        spec = {k: v for k, v in options.items() if k not in ("confirmation", "origin")}
-    if not isinstance(spec, Mapping):
-        raise InputError("spec", "must be a mapping")
-    confirmation = options.get("confirmation")
-    if confirmation is not None and not isinstance(confirmation, str):
-        raise InputError("confirmation", "must be a string (the confirmation hash)")
-    origin = options.get("origin") or {}
-    if not isinstance(origin, Mapping):
-        raise InputError("origin", "must be a mapping")
-    return dict(spec), confirmation, dict(origin)
-
-
-def refusal(decision: Decision, spec: ServerSpec, confirmation: str | None) -> LaunchRefused | None:
-    """The error to raise for this decision, or ``None`` when the start may go ahead."""
-    if not decision.allowed:
-        findings = [f.to_dict() for f in decision.deny]
-        text = "; ".join(f"[{f.id}] {f.message}" for f in decision.deny)
-        return LaunchRefused(403, f"Denied by the site's policy: {text}", findings)
-    if not decision.is_confirmed_by(confirmation, spec.spec_id):
-        findings = [f.to_dict() for f in decision.warn]
-        ids = ", ".join(decision.warn_ids)
-        what = "does not match" if confirmation else "is missing"
-        return LaunchRefused(
-            409,
-            f"Confirmation required: the confirmation {what} for spec {spec.spec_id} with "
-            f"warnings [{ids}] (send confirmation=sha256(spec_id + warning ids), "
-            "see docs/spawning.md)",
-            findings,
-        )
-    return None
-
-
-async def policy_decision(
-    db: Any,
-    user: Any,
-    site: Site,
-    spec: ServerSpec,
-    origin: Mapping[str, Any],
-    *,
-    opa_url: str = "",
-    timeout: float = 0.0,
-) -> Decision:
-    """Ask OPA about ``spec`` launched by ``user`` (a JupyterHub user); fails closed."""
-    url = opa_url or site.opa_url
-    timeout = timeout or float(site.data["opa"].get("timeout", 1.0))
-    directory = existing(db, spec.collaborators)
-    who = {
-        "name": user.name,
-        "groups": [g.name for g in user.groups],
-        "admin": bool(user.admin),
-    }
-    async with PolicyClient(url, timeout=timeout) as client:
-        return await client.decide_spec(
-            spec, who, origin, directory, {"name": site.name, "hub_url": site.hub_url}
-        )
+def http_error(refused: LaunchRefused) -> web.HTTPError:
+    """The refusal as JupyterHub shows it (spawn page and REST), findings attached."""
+    err = web.HTTPError(refused.status, refused.message)
+    # JupyterHub shows ``log_message`` on the spawn page and in the API
+    err.findings = refused.findings  # type: ignore[attr-defined]
+    err.kind = refused.kind  # type: ignore[attr-defined]
+    return err
 
 
 class VersaHubSpawnerMixin(Configurable):
-    """Policy enforcement, image resolution and the runtime plan, before DockerSpawner."""
+    """The launch service's decision, image and plan, rendered for DockerSpawner."""
 
     site_file = Unicode(
         "",
         config=True,
-        help="""Path of the site's site.yaml; volumes, caps, the state folder and OPA's
-        address are read from it at every start.""",
-    )
-    opa_url = Unicode(
-        "",
-        config=True,
-        help="""Base URL of the OPA server; empty means the site's ``opa.address``.""",
-    )
-    opa_timeout = Float(
-        0.0,
-        config=True,
-        help="""Seconds to wait for a decision (0: the site's ``opa.timeout``). No answer
-        in time is a denial.""",
-    )
-    images_config = Dict(
-        config=True,
-        help="""Settings for ``versahub.images.ImagesConfig`` (image prefix, base image,
-        registry, CA bundle...). Empty: its defaults.""",
+        help="""Path of the site's site.yaml. Everything else — OPA's address and timeout,
+        volumes, caps, image and registry settings, the state folder — is read from it
+        through the launch service at every start (re-read when the file changes).""",
     )
     hub_connect_ip = Unicode(
         "172.17.0.1",
@@ -252,15 +117,13 @@ class VersaHubSpawnerMixin(Configurable):
         volumes are owned by it.""",
     )
 
-    _builder: ClassVar[Any] = None
     _networks_ready: ClassVar[bool] = False
     _network_lock: ClassVar[asyncio.Lock | None] = None
 
     # -- inputs ---------------------------------------------------------------------------
     @property
-    def site(self) -> Site:
-        """The site, read synchronously (outside the hub's loop; ``start`` uses ``site_for``)."""
-        return load_site_cached(self.site_file)
+    def service(self) -> LaunchService:
+        return service_for(self.site_file)
 
     def layout(self, site: Site) -> Layout:
         return Layout(
@@ -275,72 +138,46 @@ class VersaHubSpawnerMixin(Configurable):
         hub = getattr(self, "hub", None)
         return (urlsplit(hub.url).port if hub is not None else None) or 8081
 
-    def public_source(self, site: Site) -> tuple[Any, ServerSpec, str | None]:
-        """For a public copy: the owner, the owner's stored spec and its confirmation."""
-        from jupyterhub import orm
+    def directory(self, collaborators: tuple[str, ...]) -> dict[str, list[str]]:
+        return known_collaborators(self.db, collaborators)
 
+    async def public_verdict(self, site: Site) -> tuple[Verdict, Any]:
+        """A public copy: the owner's stored request, judged as the owner's, as it is now."""
         source = self.user_options.get(PUBLIC_KEY) or {}
         owner = orm.User.find(self.db, str(source.get("owner", "")))
         orm_spawner = owner.orm_spawners.get(str(source.get("server", ""))) if owner else None
-        if orm_spawner is None or not orm_spawner.user_options:
+        options = (orm_spawner.user_options or {}) if orm_spawner else {}
+        spec = stored_spec(options, owner=owner.name) if owner else None
+        if owner is None or spec is None or not spec.public_readonly:
             raise web.HTTPError(404, "No such public server")
-        raw, confirmation, _ = split_request(orm_spawner.user_options)
-        raw = {**raw, "server_name": self.name}
-        spec = parse_spec(raw, owner=owner.name, volumes=list(site.volumes))
-        if not spec.public_readonly:
-            raise web.HTTPError(404, "No such public server")
-        return owner, spec, confirmation
-
-    def parse_request(self, site: Site) -> tuple[ServerSpec, str | None, dict[str, Any]]:
         try:
-            raw, confirmation, origin = split_request(self.user_options)
-            raw = dict(raw)
-            if raw.get("server_name") and raw["server_name"] != self.name:
-                raise InputError(
-                    "server_name",
-                    f"{raw['server_name']!r} differs from the server being started ({self.name!r})",
-                )
-            if self.name:
-                raw["server_name"] = self.name
-            spec = parse_spec(raw, owner=self.user.name, volumes=list(site.volumes))
+            request = parse_request(options, owner=owner.name, volumes=list(site.volumes))
         except InputError as err:
             raise web.HTTPError(400, f"Invalid server spec: {err}") from None
-        return spec, confirmation, origin
-
-    async def decide(self, site: Site, spec: ServerSpec, origin: Mapping[str, Any]) -> Decision:
-        return await policy_decision(
-            self.db, self.user, site, spec, origin, opa_url=self.opa_url, timeout=self.opa_timeout
+        request = LaunchRequest(
+            spec=request.spec.with_server_name(self.name),
+            confirmation=request.confirmation,
+            origin=request.origin,
         )
+        verdict = await self.service.judge(request, owner, self.directory, site)
+        return verdict, owner
 
-    async def resolve_image(self, spec: ServerSpec) -> str:
-        from versahub.images.builder import ImageBuilder
-        from versahub.images.config import ImagesConfig
-
-        cls = type(self)
-        if cls._builder is None:
-            cls._builder = ImageBuilder(ImagesConfig.from_mapping(dict(self.images_config)))
-        last: dict[str, Any] | None = None
-        async for ev in cls._builder.ensure(spec.repo, spec.ref):
-            last = ev
-            self.add_event(build_event(ev))
-        if last is None or last["phase"] != "ready":
-            message = last["message"] if last else "no image"
-            raise web.HTTPError(500, f"Image build failed: {message}")
-        return str(last["image"])
+    def parse(self, site: Site) -> LaunchRequest:
+        try:
+            return parse_request(
+                self.user_options, owner=self.user.name, volumes=list(site.volumes),
+                server_name=self.name,
+            )  # fmt: skip
+        except InputError as err:
+            raise web.HTTPError(400, f"Invalid server spec: {err}") from None
 
     # -- progress events ------------------------------------------------------------------
-    def _reset_events(self) -> None:
-        self._events: list[dict[str, Any]] = []
-        self._events_changed = asyncio.Event()
-
     def add_event(self, event: dict[str, Any]) -> None:
-        """Record a progress event and wake every ``progress()`` listener."""
-        if not hasattr(self, "_events"):
-            self._reset_events()
-        self._events.append(event)
-        # a fresh Event per change: each listener waits on the one it saw, so none misses it
-        changed, self._events_changed = self._events_changed, asyncio.Event()
-        changed.set()
+        """Record a progress event of this launch (read by every progress follower)."""
+        launch = launches.current(self.user.name, self.name)
+        if launch is None:
+            launch = launches.begin(self.user.name, self.name)
+        launch.add(event)
 
     # -- host side preparation ------------------------------------------------------------
     async def ensure_networks(self) -> None:
@@ -386,7 +223,6 @@ class VersaHubSpawnerMixin(Configurable):
         return f"http://{self.hub_connect_ip}:{self._hub_port()}{urlsplit(self.hub.api_url).path}"
 
     def revoke_credentials_token(self) -> None:
-
         note = creds.token_note(self.name)
         for token in list(self.user.orm_user.api_tokens):
             if token.note == note:
@@ -424,38 +260,74 @@ class VersaHubSpawnerMixin(Configurable):
         return env
 
     async def start(self) -> Any:
-        self._reset_events()
+        launch = launches.begin(self.user.name, self.name)
+        # a server that never ran before this start is removed again if the start fails
+        # before its container exists: refusals leave no entry behind
+        first_start = not self.versahub_plan and self.orm_spawner.started is None
+        self._container_requested = False
         try:
-            return await self._start()
+            result = await self._start()
         except web.HTTPError as err:
             self.add_event(progress_event("failed", str(err.log_message or err)))
+            launch.finish("failed", getattr(err, "kind", "start"))
+            if first_start and not self._container_requested:
+                self._remove_entry_after_failure()
             raise
+        except Exception as err:
+            self.add_event(progress_event("failed", f"The server could not start: {err}"))
+            launch.finish("failed", "start")
+            raise
+        launch.finish("ready")
+        return result
+
+    def _remove_entry_after_failure(self) -> None:
+        """Delete this server's entry once JupyterHub has finished handling the failure."""
+        user, name = self.user, self.name
+
+        async def remove() -> None:
+            for _ in range(600):  # JupyterHub calls stop() after a failed start
+                if not (self.active or self._start_pending or self._stop_pending):
+                    break
+                await asyncio.sleep(0.05)
+            orm_spawner = user.orm_user.orm_spawners.get(name)
+            if orm_spawner is None or orm_spawner.started is not None:
+                return
+            user.spawners.pop(name, None)
+            self.db.delete(orm_spawner)
+            self.db.commit()
+            self.log.info("removed the entry of %s/%s after its refused start", user.name, name)
+
+        if name:  # the default server always exists
+            asyncio.get_running_loop().create_task(remove())
 
     async def _start(self) -> Any:
         t0 = time.perf_counter()
-        site = await site_for(self.site_file)
+        service = self.service
+        site = await service.site()
         public = PUBLIC_KEY in (self.user_options or {})
         if public:
-            # the owner's configuration, judged as the owner's, as it is now
-            owner, spec, confirmation = self.public_source(site)
-            origin: dict[str, Any] = {}
-            decision = await policy_decision(self.db, owner, site, spec, origin)
+            verdict, _owner = await self.public_verdict(site)
         else:
-            spec, confirmation, origin = self.parse_request(site)
-            decision = await self.decide(site, spec, origin)
-        refused = refusal(decision, spec, confirmation)
+            verdict = await service.judge(self.parse(site), self.user, self.directory, site)
+        spec = verdict.request.spec
+        refused = verdict.refusal()
         if refused is not None:
             self.log.warning(
                 "VersaHub refused %s/%s (spec %s): %s",
-                self.user.name, self.name, spec.spec_id, str(refused),
+                self.user.name, self.name, spec.spec_id, refused.message,
             )  # fmt: skip
-            raise refused
+            raise http_error(refused)
         self.add_event(progress_event("waiting", f"policy: allowed (spec {spec.spec_id})"))
         t1 = time.perf_counter()
-        image = await self.resolve_image(spec)
+        try:
+            image = await service.image(spec, site, self.add_event)
+        except LaunchRefused as refused:
+            self.log.warning("VersaHub could not start %s/%s: %s", self.user.name, self.name,
+                             refused.message)  # fmt: skip
+            raise http_error(refused) from None
         t2 = time.perf_counter()
-        plan = make_plan(
-            spec, site, decision, owner=self.user.name, image=image, layout=self.layout(site),
+        plan = service.plan(
+            verdict, site, owner=self.user.name, image=image, layout=self.layout(site),
             public=public,
         )  # fmt: skip
         self.versahub_plan = plan.to_dict()
@@ -478,6 +350,7 @@ class VersaHubSpawnerMixin(Configurable):
             self.user.name, self.name, 1000 * (time.perf_counter() - t0), 1000 * (t1 - t0),
             1000 * (t2 - t1), 1000 * (time.perf_counter() - t2),
         )  # fmt: skip
+        self._container_requested = True
         return await super().start()
 
     async def stop(self, now: bool = False) -> None:
@@ -493,18 +366,19 @@ class VersaHubSpawnerMixin(Configurable):
         JupyterHub stops following it when the start finishes and then sends its own ready
         event (``phase: ready`` through ``progress_ready_hook``) or failed event.
         """
-        if not hasattr(self, "_events"):
-            self._reset_events()
         sent = 0
         while True:
-            changed = self._events_changed
-            while sent < len(self._events):
-                yield self._events[sent]
+            launch = launches.current(self.user.name, self.name)
+            events = [e for e in (launch.events if launch else []) if not e.get("final")]
+            while sent < len(events):
+                yield events[sent]
                 sent += 1
             if self._spawn_future is None or self._spawn_future.done() or self.ready:
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout=1.0)
+            if launch is None:
+                await asyncio.sleep(0.2)
+            else:
+                await launch.wait(1.0)
 
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()

@@ -14,14 +14,17 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 
 from versahub.errors import InputError, shorten
 from versahub.images.config import ImagesConfig
 from versahub.site.defaults import DEFAULTS, REPLACE_KEYS
+from versahub.spec import parse_spec
+
+if TYPE_CHECKING:
+    import jsonschema
 
 MAX_SITE_FILE_BYTES = 1_000_000
 
@@ -85,6 +88,9 @@ class Site:
 
     data: Mapping[str, Any]
     path: Path | None = None
+    # the preconfigured servers, each ``{"id", "title", "description", "spec"}`` with
+    # ``spec`` the canonical ServerSpec document (parsed once, when the site is loaded)
+    catalogue: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def name(self) -> str:
@@ -142,13 +148,15 @@ def site_from_mapping(raw: Any, *, path: Path | None = None, origin: str = "site
     if not isinstance(raw, Mapping):
         raise InputError(origin, f"expected a mapping at the top level, got {type(raw).__name__}")
     merged = merge_defaults(DEFAULTS, raw)
+    import jsonschema  # deferred for the CLI's start-up time (~1 s at import), not for a cycle
+
     validator = jsonschema.Draft202012Validator(site_schema())
     errors = sorted(validator.iter_errors(merged), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         first = errors[0]
         raise InputError(f"{origin}: {_error_path(first)}", _error_reason(first))
     _check_semantics(merged, origin)
-    return Site(data=merged, path=path)
+    return Site(data=merged, path=path, catalogue=_catalogue(merged, origin))
 
 
 def images_config(doc: Mapping[str, Any]) -> ImagesConfig:
@@ -181,17 +189,15 @@ def _check_semantics(doc: Mapping[str, Any], origin: str) -> None:
         images_config(doc)
     except InputError as err:
         raise InputError(f"{origin}: {err.field}", err.reason) from None
-    _check_catalogue(doc, origin)
     groups = doc["policy"]["caps"]["groups"]
     for group, caps in groups.items():
         if not caps:
             raise InputError(f"{origin}: policy.caps.groups.{group}", "caps must not be empty")
 
 
-def _check_catalogue(doc: Mapping[str, Any], origin: str) -> None:
-    """Every preconfigured server must be a valid ServerSpec using catalogue volumes."""
-    from versahub.spec import parse_spec
-
+def _catalogue(doc: Mapping[str, Any], origin: str) -> tuple[Mapping[str, Any], ...]:
+    """Every preconfigured server, parsed as a ServerSpec using the site's volumes."""
+    entries: list[Mapping[str, Any]] = []
     seen: set[str] = set()
     for index, entry in enumerate(doc.get("catalogue", [])):
         where = f"{origin}: catalogue[{index}]"
@@ -199,9 +205,16 @@ def _check_catalogue(doc: Mapping[str, Any], origin: str) -> None:
             raise InputError(f"{where}.id", f"duplicate id {shorten(entry['id'])}")
         seen.add(entry["id"])
         try:
-            parse_spec(entry["spec"], volumes=list(doc["volumes"]))
+            spec = parse_spec(entry["spec"], volumes=list(doc["volumes"]))
         except InputError as err:
             raise InputError(f"{where}.spec.{err.field}", err.reason) from None
+        entries.append({
+            "id": entry["id"],
+            "title": entry.get("title") or entry["id"],
+            "description": entry.get("description") or "",
+            "spec": spec.to_dict(),
+        })  # fmt: skip
+    return tuple(entries)
 
 
 def load_site(path: str | Path) -> Site:

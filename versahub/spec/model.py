@@ -173,6 +173,10 @@ class ServerSpec:
         trimmed = {k: v for k, v in data.items() if k not in ("source", "spec_id")}
         return parse_spec(trimmed, owner=owner, volumes=volumes)
 
+    def with_server_name(self, name: str) -> ServerSpec:
+        """This spec for the server ``name`` (validated; same spec_id)."""
+        return replace(self, server_name=validate_server_name("server_name", name))
+
     def named(self, rng: random.Random | None = None) -> ServerSpec:
         """This spec with a readable random ``server_name`` if it has none (same spec_id)."""
         if self.server_name:

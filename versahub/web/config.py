@@ -4,8 +4,9 @@
 the site's hub settings (``versahub.app.hubconfig``): ``template_paths`` (our
 ``home.html`` replaces the stock home page), ``extra_handlers`` (mounted by JupyterHub
 under ``/hub/``; handler classes named as import strings so the result prints and
-golden-tests) and ``template_vars`` (what the page shows from site.yaml). Nothing is read
-or written here.
+golden-tests) and ``template_vars`` (what the page shows from site.yaml: a
+:class:`PageData` that reads the one site object at every render, so an edited
+``site.yaml`` reaches the page without a hub restart). Nothing is read or written here.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from versahub.web.catalogue import read_catalogue
+from versahub.site.config import Site
+from versahub.site.source import site_file
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"
@@ -22,30 +24,13 @@ H = "versahub.web.handlers."
 SPEC_ID = r"([0-9a-f]{16})"
 
 
-def handler_context(site: Any, paths: Any) -> dict[str, Any]:
-    """The plain data every handler receives (``initialize(versahub=…)``)."""
-    volumes = {
-        name: {"kind": vol.get("kind", ""), "description": vol.get("description", "")}
-        for name, vol in site.volumes.items()
-    }
-    return {
-        "site_name": site.name,
-        "hub_url": site.hub_url,
-        "opa_url": site.opa_url,
-        "opa_timeout": float(site.data["opa"].get("timeout", 1.0)),
-        "trust_file": str(Path(paths.state) / "web" / "trust.json"),
-        "volumes": volumes,
-    }
-
-
-def template_data(site: Any) -> dict[str, Any]:
+def template_data(site: Site) -> dict[str, Any]:
     """``template_vars["versahub"]``: everything the page shows from site.yaml."""
     meta = site.data["site"]
     volumes = [
         {"name": name, "kind": vol.get("kind", ""), "description": vol.get("description", "")}
         for name, vol in site.volumes.items()
     ]
-    catalogue, problems = read_catalogue(site.data, list(site.volumes))
     return {
         "site_name": site.name,
         "institution": meta.get("institution", ""),
@@ -54,21 +39,40 @@ def template_data(site: Any) -> dict[str, Any]:
         "warnings": list(meta.get("warnings") or []),
         "hub_url": site.hub_url,
         "volumes": volumes,
-        "catalogue": catalogue,
-        "catalogue_problems": problems,
+        "catalogue": [dict(entry) for entry in site.catalogue],
     }
 
 
-def web_settings(site: Any, paths: Any) -> dict[str, dict[str, Any]]:
+class PageData:
+    """A ``template_vars`` value JupyterHub calls with the current user at every render."""
+
+    def __init__(self, site_path: str) -> None:
+        self.site_path = site_path
+
+    def __call__(self, user: Any) -> dict[str, Any]:
+        return template_data(site_file(self.site_path).current())
+
+    def __repr__(self) -> str:
+        return f"PageData({self.site_path!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PageData) and other.site_path == self.site_path
+
+    def __hash__(self) -> int:
+        return hash(self.site_path)
+
+
+def web_settings(site: Site, paths: Any = None) -> dict[str, dict[str, Any]]:
     """Return the traitlets to set: ``{"JupyterHub": {template_paths, extra_handlers,
-    template_vars}}``. Merge per trait into the hub settings (do not replace the class)."""
-    ctx = {"versahub": handler_context(site, paths)}
+    template_vars}}``. Merge per trait into the hub settings (do not replace the class).
+    Handlers find the site through ``tornado_settings["versahub_site_file"]``."""
     handlers: list[tuple[Any, ...]] = [
-        (r"/v2/(.+)", H + "LaunchPageHandler", ctx),
-        (r"/versahub/launch", H + "LaunchPageHandler", ctx),
-        (r"/api/versahub/check", H + "CheckAPIHandler", ctx),
-        (r"/api/versahub/trust", H + "TrustAPIHandler", ctx),
-        (rf"/api/versahub/trust/{SPEC_ID}", H + "TrustAPIHandler", ctx),
+        (r"/v2/(.+)", H + "LaunchPageHandler"),
+        (r"/repo/(.+)", "versahub.web.legacy.LegacyRedirectHandler"),
+        (r"/versahub/launch", H + "LaunchPageHandler"),
+        (r"/api/versahub/check", H + "CheckAPIHandler"),
+        (r"/api/versahub/trust", H + "TrustAPIHandler"),
+        (rf"/api/versahub/trust/{SPEC_ID}", H + "TrustAPIHandler"),
         (r"/badge.svg", H + "BadgeHandler"),
         (r"/versahub/static/(.*)", "tornado.web.StaticFileHandler", {"path": str(STATIC_DIR)}),
     ]
@@ -76,7 +80,8 @@ def web_settings(site: Any, paths: Any) -> dict[str, dict[str, Any]]:
         "JupyterHub": {
             "template_paths": [str(TEMPLATES_DIR)],
             "extra_handlers": handlers,
-            "template_vars": {"versahub": template_data(site)},
+            "template_vars": {"versahub": PageData(str(site.path))},
+            "tornado_settings": {"versahub_site_file": str(site.path)},
             # After login, show the launch page (home.html) instead of spawning the
             # default server, which has no spec to start.
             "redirect_to_server": False,

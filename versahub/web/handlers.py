@@ -15,171 +15,116 @@ JupyterHub mounts every extra handler under its ``/hub/`` prefix:
 
 API handlers are JupyterHub ``APIHandler``s: cookie-authenticated calls need the XSRF
 token, and each needs the ``servers`` scope; they only ever act for the calling user.
-Nothing here starts a server: the page uses JupyterHub's own REST API for that.
+Nothing here starts a server: the page launches through ``POST /hub/api/versahub/launch``
+(``versahub.hub.handlers``), which calls the launch service like every other entry point.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jupyterhub import orm
-from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.handlers.base import BaseHandler
-from jupyterhub.scopes import has_scope, needs_scope
+from jupyterhub.scopes import needs_scope
 from tornado import web
 
 from versahub.errors import InputError
-from versahub.policy import PolicyClient, confirmation_hash
-from versahub.policy.input import origin_document
-from versahub.spec import parse_spec, random_server_name
+from versahub.hub.handlers import VersaHubAPIHandler, error_document
+from versahub.launch.request import parse_request
+from versahub.launch.service import ORIGIN_FINDING_PREFIX, LaunchService, service_for
+from versahub.site.config import Site
+from versahub.spec import random_server_name
 from versahub.urls import badge_html, badge_markdown, launch_url, parse_launch_url
 from versahub.web.origin import classify_origin
 from versahub.web.summary import describe_spec
 from versahub.web.trust import SPEC_ID_RE, TrustStore
 
-log = logging.getLogger(__name__)
-
 STATIC_DIR = Path(__file__).parent / "static"
-GROUP_PREFIX = "group:"
-_clients: dict[tuple[str, float], PolicyClient] = {}
 _stores: dict[str, TrustStore] = {}
 
 
-def policy_client(url: str, timeout: float) -> PolicyClient:
-    """One OPA client (one HTTP session) per OPA URL for the hub process."""
-    key = (url, timeout)
-    if key not in _clients:
-        _clients[key] = PolicyClient(url, timeout=timeout)
-    return _clients[key]
-
-
-def trust_store(path: str) -> TrustStore:
+def trust_store(site: Site) -> TrustStore:
+    """The site's "don't ask again" store (one per process and file)."""
+    path = str(site.state_dir / "web" / "trust.json")
     if path not in _stores:
         _stores[path] = TrustStore(path)
     return _stores[path]
 
 
-class _Context:
-    """Handler settings from ``web_settings`` (plain data, so the config can be printed)."""
+def volume_summaries(site: Site) -> dict[str, dict[str, str]]:
+    return {
+        name: {"kind": vol.get("kind", ""), "description": vol.get("description", "")}
+        for name, vol in site.volumes.items()
+    }
 
-    def initialize(self, versahub: Mapping[str, Any]) -> None:  # tornado calls this
-        self.vh = versahub
+
+class LaunchPageHandler(BaseHandler):
+    """A launch link: the launch page with the link's configuration and its origin."""
 
     @property
-    def volume_names(self) -> list[str]:
-        return list(self.vh.get("volumes") or {})
-
-
-class LaunchPageHandler(_Context, BaseHandler):
-    """A launch link: the launch page with the link's configuration and its origin."""
+    def service(self) -> LaunchService:
+        return service_for(self.settings["versahub_site_file"])
 
     @web.authenticated
     async def get(self, _spec: str = "") -> None:
         user = self.current_user
+        site = await self.service.site()
         if self.request.path.rstrip("/").endswith("/versahub/launch"):
             url = self.get_argument("url", "")
         else:
             url = self.request.uri or ""
         origin = classify_origin(
             self.request.headers,
-            self.vh.get("hub_url", ""),
+            site.hub_url,
             request_host=self.request.host,
             request_scheme=self.request.protocol,
             hub_prefix=self.hub.base_url,
         )
         launch: dict[str, Any] = {"url": url, "origin": origin, "spec": None, "error": None}
         try:
-            spec = parse_launch_url(url, owner=user.name, volumes=self.volume_names)
+            spec = parse_launch_url(url, owner=user.name, volumes=list(site.volumes))
             launch["spec"] = spec.to_dict()
         except InputError as err:
-            launch["error"] = {"field": err.field, "reason": err.reason, "message": str(err)}
+            launch["error"] = error_document(err)
         self.set_header("Referrer-Policy", "same-origin")
         html = await self.render_template("home.html", user=user, versahub_launch=launch)
         self.finish(html)
 
 
-class _APIContext(_Context, APIHandler):
-    def _user(self) -> Any:
-        user = self.current_user
-        if user is None or getattr(user, "kind", "user") != "user":
-            raise web.HTTPError(403, "only users have a launch page")
-        # needs_scope(post_filter=True) let filtered access through: it must cover the caller.
-        if not has_scope(f"servers!user={user.name}", self.parsed_scopes, db=self.db):
-            raise web.HTTPError(403, "requires the servers scope for your own servers")
-        return user
-
-    def _body(self) -> dict[str, Any]:
-        body = self.get_json_body()
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, "expected a JSON object")
-        return body
-
-    @property
-    def trust(self) -> TrustStore:
-        return trust_store(self.vh["trust_file"])
-
-    def _directory(self, collaborators: tuple[str, ...]) -> dict[str, list[str]]:
-        users, groups = [], []
-        for entry in collaborators:
-            if entry.startswith(GROUP_PREFIX):
-                if orm.Group.find(self.db, entry[len(GROUP_PREFIX) :]) is not None:
-                    groups.append(entry[len(GROUP_PREFIX) :])
-            elif orm.User.find(self.db, entry) is not None:
-                users.append(entry)
-        return {"users": users, "groups": groups}
-
+class _APIContext(VersaHubAPIHandler):
     async def evaluate(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Validate, ask OPA, and build everything the page shows for one configuration."""
-        user = self._user()
+        """Validate, ask OPA (through the launch service), and build what the page shows."""
+        user = self.calling_user()
+        site = await self.service.site()
         try:
-            origin = origin_document(body.get("origin"))
-            if body.get("url"):
-                spec = parse_launch_url(
-                    str(body["url"]), owner=user.name, volumes=self.volume_names
-                )
-            else:
-                raw = body.get("spec")
-                if not isinstance(raw, Mapping):
-                    raise InputError("spec", "is required (or url)")
-                spec = parse_spec(raw, owner=user.name, volumes=self.volume_names)
+            request = parse_request(
+                {k: v for k, v in body.items() if k in ("spec", "url", "origin")},
+                owner=user.name,
+                volumes=list(site.volumes),
+            )
         except InputError as err:
-            return {
-                "valid": False,
-                "error": {"field": err.field, "reason": err.reason, "message": str(err)},
-            }
-        user_doc = {
-            "name": user.name,
-            "groups": sorted(g.name for g in user.groups),
-            "admin": bool(user.admin),
-        }
-        client = policy_client(self.vh["opa_url"], float(self.vh.get("opa_timeout", 1.0)))
-        decision = await client.decide_spec(
-            spec,
-            user_doc,
-            origin,
-            self._directory(spec.collaborators),
-            {"name": self.vh.get("site_name", ""), "hub_url": self.vh.get("hub_url", "")},
-        )
+            return {"valid": False, "error": error_document(err)}
+        verdict = await self.service.judge(request, user, self.directory, site)
+        spec, decision = request.spec, verdict.decision
         doc = spec.to_dict()
-        hub_url = self.vh["hub_url"]
-        confirmation = (
-            confirmation_hash(spec.spec_id, decision.warn_ids) if decision.allowed else None
+        hub_url = site.hub_url
+        trusted = (
+            decision.allowed
+            and not verdict.origin_warnings
+            and trust_store(site).covers(user.name, spec.spec_id, decision.warn_ids)
         )
         return {
             "valid": True,
             "spec": doc,
             "spec_id": spec.spec_id,
-            "origin": origin,
+            "origin": dict(request.origin),
             "decision": decision.to_dict(),
             "decision_id": decision.decision_id,
             "requires_confirmation": decision.requires_confirmation,
-            "confirmation": confirmation,
-            "trusted": decision.allowed
-            and self.trust.covers(user.name, spec.spec_id, decision.warn_ids),
-            "summary": describe_spec(doc, self.vh.get("volumes") or {}),
+            "confirmation": verdict.expected_confirmation,
+            "trusted": trusted,
+            "summary": describe_spec(doc, volume_summaries(site)),
             "launch_url": launch_url(spec, hub_url),
             "badge_markdown": badge_markdown(spec, hub_url),
             "badge_html": badge_html(spec, hub_url),
@@ -192,7 +137,7 @@ class CheckAPIHandler(_APIContext):
 
     @needs_scope("servers", post_filter=True)
     async def post(self) -> None:
-        result = await self.evaluate(self._body())
+        result = await self.evaluate(self.json_body())
         self.set_header("Content-Type", "application/json")
         self.write(result)
 
@@ -207,8 +152,8 @@ class TrustAPIHandler(_APIContext):
 
     @needs_scope("servers", post_filter=True)
     def get(self, spec_id: str | None = None) -> None:
-        user = self._user()
-        records = self.trust.list(user.name)
+        user = self.calling_user()
+        records = trust_store(self.service.site_source.current()).list(user.name)
         if spec_id is not None:
             if spec_id not in records:
                 raise web.HTTPError(404, "this configuration is not trusted")
@@ -220,7 +165,7 @@ class TrustAPIHandler(_APIContext):
     async def post(self, spec_id: str | None = None) -> None:
         if spec_id is not None:
             raise web.HTTPError(405, "POST the configuration to /trust")
-        result = await self.evaluate(self._body())
+        result = await self.evaluate(self.json_body())
         if not result["valid"]:
             self.set_status(400)
             self.write(result)
@@ -229,19 +174,25 @@ class TrustAPIHandler(_APIContext):
             self.set_status(409)
             self.write({"error": "a denied configuration cannot be trusted", **result})
             return
-        warn_ids = [f["id"] for f in result["decision"]["warn"]]
-        record = self.trust.add(
-            self._user().name, result["spec_id"], warn_ids, repo=result["spec"]["repo"]
+        # warnings about where the request came from are about that request only
+        warn_ids = [
+            f["id"]
+            for f in result["decision"]["warn"]
+            if not f["id"].startswith(ORIGIN_FINDING_PREFIX)
+        ]
+        site = await self.service.site()
+        record = trust_store(site).add(
+            self.calling_user().name, result["spec_id"], warn_ids, repo=result["spec"]["repo"]
         )
         self.set_status(201)
         self.write({"spec_id": result["spec_id"], **record})
 
     @needs_scope("servers", post_filter=True)
     def delete(self, spec_id: str | None = None) -> None:
-        user = self._user()
+        user = self.calling_user()
         if spec_id is not None and not SPEC_ID_RE.match(spec_id):
             raise web.HTTPError(404)
-        removed = self.trust.remove(user.name, spec_id)
+        removed = trust_store(self.service.site_source.current()).remove(user.name, spec_id)
         if spec_id is not None and not removed:
             raise web.HTTPError(404, "this configuration is not trusted")
         self.set_status(204)
