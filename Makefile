@@ -26,10 +26,12 @@ down: ## Stop the site started by `make up`.
 status: ## Show each component's state.
 	@$(VERSAHUB) status
 
-lint: ## ruff, and OPA's own checks of the policies.
+lint: ## ruff, the import layers, and OPA's own checks of the policies.
 	@echo "==> ruff"
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
+	@echo "==> import-linter (the layer contract in pyproject.toml)"
+	@$(VENV)/bin/lint-imports --no-cache >/dev/null || $(VENV)/bin/lint-imports --no-cache
 	@echo "==> opa check --strict / opa fmt --list"
 	@$(VERSAHUB) policy lint
 

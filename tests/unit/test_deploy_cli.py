@@ -17,7 +17,7 @@ HAVE_ANSIBLE = (Path(sys.executable).parent / "ansible-inventory").exists()
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "versahub.deploy", *args],
+        [sys.executable, "-m", "versahub", "deploy", *args],
         capture_output=True, text=True, cwd=REPO, check=False, timeout=120,
     )  # fmt: skip
 

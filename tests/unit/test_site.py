@@ -138,6 +138,12 @@ def test_hub_settings_golden(tmp_path: Path) -> None:
         "named_server_limit_per_user": 20,
         "cleanup_servers": True,
         "cleanup_proxy": True,
+        "load_groups": {"ds101": {"users": ["alice"]}, "ds101-teachers": {"users": ["bob"]}},
+        "logging_config": {
+            "loggers": {
+                "versahub": {"handlers": ["console"], "level": "DEBUG", "propagate": False},
+            },
+        },
         "authenticator_class": "dummy",
     }
     assert settings["ConfigurableHTTPProxy"] == {
@@ -182,3 +188,20 @@ def test_bad_catalogue_entry_names_the_field(catalogue: list, field: str) -> Non
     with pytest.raises(InputError) as err:
         site_from_mapping({"catalogue": catalogue})
     assert err.value.field == f"site.yaml: {field}"
+
+
+@pytest.mark.parametrize("kind", ["lti13", "lti11"])
+def test_an_auth_kind_that_is_not_implemented_is_refused(kind: str) -> None:
+    with pytest.raises(InputError) as err:
+        site_from_mapping({"hub": {"auth": {"kind": kind}}})
+    assert err.value.field == "site.yaml: hub.auth.kind"
+    assert "not implemented" in err.value.reason
+
+
+def test_demo_groups_name_only_people_who_can_log_in() -> None:
+    with pytest.raises(InputError) as err:
+        site_from_mapping({"hub": {"groups": {"ds101": ["mallory"]}}})
+    assert err.value.field == "site.yaml: hub.groups.ds101"
+    assert "mallory cannot log in" in err.value.reason
+    site = site_from_mapping({"hub": {"groups": {"ds101": ["alice"]}}})
+    assert site.data["hub"]["groups"] == {"ds101": ["alice"]}

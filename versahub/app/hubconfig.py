@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from versahub.hub.config import hub_extra_settings
 from versahub.site.config import Site, load_site
+from versahub.web.config import web_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,6 +93,15 @@ def hub_settings(
             "named_server_limit_per_user": 20,
             "cleanup_servers": True,
             "cleanup_proxy": True,
+            # VersaHub's loggers (``versahub.*``) write through the hub's own ``console``
+            # handler and formatter (traitlets' default logging config, which
+            # ``Application._configure_logging`` merges this into); that handler's level is
+            # the hub's ``log_level``, so the logger itself passes everything on.
+            "logging_config": {
+                "loggers": {
+                    "versahub": {"handlers": ["console"], "level": "DEBUG", "propagate": False},
+                },
+            },
         },
         "ConfigurableHTTPProxy": {
             "command": [chp],
@@ -102,6 +113,10 @@ def hub_settings(
             "admin_users": set(hub["admin_users"]),
         },
     }
+    if hub["groups"]:
+        settings["JupyterHub"]["load_groups"] = {
+            name: {"users": list(users)} for name, users in sorted(hub["groups"].items())
+        }
     if auth["kind"] == "demo":
         settings["JupyterHub"]["authenticator_class"] = "dummy"
         settings["Authenticator"]["allowed_users"] = set(auth["users"]) | set(hub["admin_users"])
@@ -137,9 +152,6 @@ def site_settings(
     site: Site, *, paths: HubPaths, demo_password: str | None, chp: str
 ) -> dict[str, dict[str, Any]]:
     """Everything the hub of a site needs: the base settings, spawning, the launch page."""
-    from versahub.hub.config import hub_extra_settings
-    from versahub.web.config import web_settings
-
     return merge_settings(
         hub_settings(site, paths=paths, demo_password=demo_password, chp=chp),
         hub_extra_settings(

@@ -36,6 +36,7 @@ from versahub.app.processes import (
     write_run_file,
 )
 from versahub.errors import InputError
+from versahub.images.bootstrap import bootstrap
 from versahub.images.registry import registry_config
 from versahub.policy.data import render_site_data, write_site_data
 from versahub.policy.server import find_opa, opa_command, policy_drift
@@ -153,8 +154,6 @@ def start_registry(site: Site, paths: HubPaths, echo: Echo) -> Component:
 
 def ensure_base_image(site: Site, echo: Echo) -> None:
     """Build the site's base notebook image unless it is up to date (about a minute once)."""
-    from versahub.images.bootstrap import bootstrap
-
     config = site.images_config()
     echo(f"• base notebook image {config.base_image}")
     result = bootstrap(config, lambda msg: echo(f"  {msg}"))

@@ -16,7 +16,12 @@ from urllib.parse import urlsplit
 import click
 
 from versahub.errors import InputError, shorten
-from versahub.images.config import ImagesConfig
+from versahub.images.bootstrap import bootstrap
+from versahub.images.builder import ImageBuilder
+from versahub.images.config import ImagesConfig, parse_budget
+from versahub.images.prune import prune
+from versahub.site.config import load_site
+from versahub.spec import parse_spec
 
 _IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._:/@-]{0,255}$")
 _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
@@ -24,7 +29,6 @@ _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
 
 def validate_repo(repo: str, ref: str) -> tuple[str, str]:
     """The (repo URL, ref) to build, validated as a ServerSpec's ``repo`` and ``ref`` are."""
-    from versahub.spec import parse_spec
 
     spec = parse_spec({"repo": repo, "ref": ref})
     return spec.repo, spec.ref
@@ -44,7 +48,6 @@ def base_config(site_file: Path | None) -> ImagesConfig:
     """The site's image settings, or the built-in defaults when no site file is named."""
     if site_file is None:
         return ImagesConfig()
-    from versahub.site.config import load_site
 
     return load_site(site_file).images_config()
 
@@ -65,7 +68,6 @@ def build_command(
     repo: str, ref: str, as_json: bool, registry: str | None, online: bool, site_file: Path | None
 ) -> int:
     """Resolve REPO at REF, reuse its image or build it; print image, commit, cache hit."""
-    from versahub.images.builder import ImageBuilder
 
     repo, ref = validate_repo(repo, ref)
     changes: dict[str, object] = {"offline": False} if online else {}
@@ -129,7 +131,6 @@ def bootstrap_command(
     site_file: Path | None,
 ) -> int:
     """Build the site's base notebook image from a debootstrap root filesystem."""
-    from versahub.images.bootstrap import bootstrap
 
     changes: dict[str, object] = {}
     if ca_bundle:
@@ -184,8 +185,6 @@ def prune_command(
     Never the base image, never an image any existing container (running or stopped) uses,
     never an image used in the last 10 minutes.
     """
-    from versahub.images.config import parse_budget
-    from versahub.images.prune import prune
 
     changes: dict[str, object] = {}
     if image_prefix is not None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from versahub.app.hubconfig import REPO_ROOT
+from versahub.app.up import down, status, up
 from versahub.site.config import load_site
 
 DEFAULT_SITE = REPO_ROOT / "site.yaml"
@@ -27,7 +28,6 @@ site_option = click.option(
 @site_option
 def up_command(site_file: Path) -> int:
     """Start the whole site on this machine and stay in the foreground until stopped."""
-    from versahub.app.up import up
 
     site = load_site(site_file)
     return up(site, click.echo)
@@ -37,7 +37,6 @@ def up_command(site_file: Path) -> int:
 @site_option
 def down_command(site_file: Path) -> int:
     """Stop the site started by `versahub up` and everything it started."""
-    from versahub.app.up import down
 
     return down(load_site(site_file), click.echo)
 
@@ -47,7 +46,6 @@ def down_command(site_file: Path) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def status_command(site_file: Path, as_json: bool) -> int:
     """Report each component's state (exit 0 when the site is running, 1 when not)."""
-    from versahub.app.up import status
 
     report = status(load_site(site_file))
     if as_json:

@@ -1,8 +1,8 @@
-"""The site: ``site.yaml`` loading and validation, and the processes of ``versahub up``.
+"""The site: ``site.yaml`` loaded and validated once (defaults + one schema → :class:`Site`).
 
-``config`` (pure: defaults + schema → :class:`Site`), ``hubconfig`` (pure: Site → the
-JupyterHub traitlets to set), ``processes`` (thin I/O: start, stop and probe the hub, the
-proxy and OPA), ``cli`` (``versahub up``/``down``/``status``).
+``config`` (pure apart from reading the file), ``defaults`` (the one place for defaults),
+``source`` (the one site object of a process, re-read when the file changes). The hub's
+settings and the processes of ``versahub up`` live in ``versahub.app``.
 """
 
 from versahub.site.config import Site, load_site, site_from_mapping

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import jsonschema
 
 MAX_SITE_FILE_BYTES = 1_000_000
+# accepted by the schema for the LTI work to come, refused until it exists (never a fallback)
+NOT_IMPLEMENTED_AUTH = frozenset({"lti13", "lti11"})
 
 
 @cache
@@ -176,8 +178,24 @@ def images_config(doc: Mapping[str, Any]) -> ImagesConfig:
 def _check_semantics(doc: Mapping[str, Any], origin: str) -> None:
     """Checks a JSON schema cannot express: cross-references between keys."""
     auth = doc["hub"]["auth"]
+    if auth["kind"] in NOT_IMPLEMENTED_AUTH:
+        raise InputError(
+            f"{origin}: hub.auth.kind",
+            f"{auth['kind']} is not implemented yet (use demo, or generic with an "
+            "authenticator class); it would silently fall back to another login",
+        )
     if auth["kind"] == "demo" and not auth.get("users"):
         raise InputError(f"{origin}: hub.auth.users", "the demo login needs at least one user")
+    if auth["kind"] == "demo":
+        people = set(auth.get("users") or []) | set(doc["hub"]["admin_users"])
+        for group, members in doc["hub"]["groups"].items():
+            strangers = sorted(set(members) - people)
+            if strangers:
+                raise InputError(
+                    f"{origin}: hub.groups.{group}",
+                    f"{', '.join(strangers)} cannot log in (not in hub.auth.users or "
+                    "hub.admin_users)",
+                )
     if auth["kind"] == "generic" and not auth.get("class"):
         raise InputError(f"{origin}: hub.auth.class", "a generic authenticator needs its class")
     homes = [name for name, vol in doc["volumes"].items() if vol["kind"] == "home"]

@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
         "internal_port": 8081,
         "cull_every": 60,
         "admin_users": [],
+        "groups": {},
         "auth": {"kind": "demo", "users": ["alice", "bob"]},
     },
     "opa": {
@@ -64,5 +65,6 @@ REPLACE_KEYS: frozenset[tuple[str, ...]] = frozenset(
     {
         ("volumes",),
         ("policy", "caps", "groups"),
+        ("hub", "groups"),
     }
 )
