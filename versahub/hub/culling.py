@@ -3,7 +3,8 @@
 jupyterhub-idle-culler has one global ``--timeout``/``--max-age``; VersaHub's limits are per
 spec. This hub-managed service (``python -m versahub.hub.culling``, started by the hub with
 a token holding only ``list:users, read:users:activity, read:servers, delete:servers``)
-polls ``GET /hub/api/users?state=active`` every ``--cull-every`` seconds, computes each
+reads every page of ``GET /hub/api/users?state=active`` every ``--cull-every`` seconds
+(``iter_users``: one answer holds at most ``api_page_max_limit``, 200, users), computes each
 server's effective limits from its stored spec (``user_options``) and the site's default
 caps, and stops a server with ``DELETE /hub/api/users/<u>/servers/<name>`` (removing it
 when it is a public throwaway copy). Guest accounts of public copies whose server is gone
@@ -18,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -30,11 +31,58 @@ from versahub.site.config import load_site
 
 log = logging.getLogger("versahub.culling")
 
+PAGINATION_MEDIA_TYPE = "application/jupyterhub-pagination+json"
+PAGE_SIZE = 200  # JupyterHub's default api_page_max_limit; the hub lowers it to its own cap
+LOG_FORMAT = "[%(levelname)1.1s %(asctime)s.%(msecs).03d culler] %(message)s"
+LOG_DATEFMT = "%Y-%m-%d %H:%M:%S"  # the hub's own log_datefmt
+
 
 def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+async def iter_users(
+    session: aiohttp.ClientSession, api_url: str, state: str | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    """Every user model of ``GET {api_url}/users`` (``state``: active, ready, inactive, or
+    ``None`` for all), page by page, in the hub's order (user id).
+
+    The same protocol as jupyterhub-idle-culler's ``fetch_paginated``: ask with
+    ``Accept: application/jupyterhub-pagination+json`` and go on while the answer's
+    ``_pagination.next`` names a next page. That function is not reused because it cannot be:
+    it is a closure inside ``cull_idle`` (not importable) built on tornado's
+    ``HTTPRequest``/``AsyncHTTPClient``, while this service uses aiohttp. One difference:
+    the next page is asked for with ``next``'s ``offset``/``limit`` at ``api_url`` rather
+    than at ``next.url``, which the hub builds from the scheme and Host it saw; the token
+    then never goes anywhere but ``JUPYTERHUB_API_URL``. A hub that answers a plain list
+    (no pagination support) is one page.
+
+    Offsets shift when users leave the filtered set, so callers list everything first and
+    act afterwards; a user deleted by someone else between two pages may be missed until
+    the next pass.
+    """
+    params: dict[str, str | int] = {"limit": PAGE_SIZE}
+    if state is not None:
+        params["state"] = state
+    headers = {"Accept": PAGINATION_MEDIA_TYPE}
+    offset = 0
+    while True:
+        async with session.get(f"{api_url}/users", params=params, headers=headers) as resp:
+            resp.raise_for_status()
+            page = await resp.json()
+        if isinstance(page, list):
+            for user in page:
+                yield user
+            return
+        for user in page["items"]:
+            yield user
+        following = (page.get("_pagination") or {}).get("next")
+        if not following or int(following["offset"]) <= offset:
+            return
+        offset = int(following["offset"])
+        params = {**params, "offset": offset, "limit": int(following["limit"])}
 
 
 def limits_of(user_options: Mapping[str, Any] | None, site: Any) -> Limits:
@@ -72,9 +120,7 @@ def due(server: Mapping[str, Any], limits: Limits, now: datetime) -> str | None:
 async def cull_once(session: aiohttp.ClientSession, api_url: str, site: Any) -> list[str]:
     """One pass; returns ``user/server`` names stopped."""
     stopped: list[str] = []
-    async with session.get(f"{api_url}/users", params={"state": "active"}) as resp:
-        resp.raise_for_status()
-        users = await resp.json()
+    users = [user async for user in iter_users(session, api_url, "active")]
     now = datetime.now(UTC)
     for user in users:
         for name, server in (user.get("servers") or {}).items():
@@ -117,9 +163,7 @@ async def remove_stale_guests(
 ) -> list[str]:
     """Delete guest accounts whose copies are gone; returns their names."""
     removed: list[str] = []
-    async with session.get(f"{api_url}/users", params={"state": "inactive"}) as resp:
-        resp.raise_for_status()
-        users = await resp.json()
+    users = [user async for user in iter_users(session, api_url, "inactive")]
     now = datetime.now(UTC)
     for user in users:
         if not stale_guest(user, now, grace):
@@ -154,7 +198,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--site", required=True, help="site.yaml of the site")
     parser.add_argument("--cull-every", type=float, default=60.0, help="seconds between passes")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="[culler %(asctime)s] %(message)s")
+    # the hub's format family: its lines are ``[I 2026-… JupyterHub app:123] …``
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt=LOG_DATEFMT)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(args.site, args.cull_every))
 
