@@ -30,10 +30,28 @@ class InputError(ValueError):
 def shorten(value: object, limit: int = 60) -> str:
     """Return ``repr``-like text of a hostile value, safe to put in a one-line message.
 
-    Control characters are escaped and long values are cut, so that an error message
-    never carries a 10 kB name or a terminal escape sequence.
+    Control and non-ASCII characters are shown escaped exactly once, as ``ascii()`` does
+    (``'\\x1b[31m'``, ``'\\n'``, ``'caf\\xe9'``), and long values are cut to ``limit``
+    shown characters plus ``…`` (never inside an escape), so that an error message never
+    carries a 10 kB name or a terminal escape sequence.
     """
-    text = str(value).encode("unicode_escape", "backslashreplace").decode("ascii")
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return repr(text)
+    text = str(value)
+    quote = '"' if "'" in text[: limit + 1] and '"' not in text[: limit + 1] else "'"
+    pieces = [_shown(char, quote) for char in text[: limit + 1]]
+    if len(text) <= limit and sum(map(len, pieces)) <= limit:
+        return quote + "".join(pieces) + quote
+    kept: list[str] = []
+    used = 0
+    for piece in pieces:
+        if used + len(piece) > limit - 1:
+            break
+        kept.append(piece)
+        used += len(piece)
+    return quote + "".join(kept) + "…" + quote
+
+
+def _shown(char: str, quote: str) -> str:
+    """One character as ``ascii()`` shows it inside ``quote``-delimited text."""
+    if char == quote:
+        return "\\" + char
+    return ascii(char)[1:-1] if char not in "'\"" else char

@@ -17,13 +17,21 @@ VersaHub site. The rules follow BinderHub exactly:
   ``dataverse`` → the DOI; ``hydroshare`` → anything holding the 32-hex resource id;
   ``ckan`` → the url-escaped dataset URL. Percent-escapes in refs are decoded
   (``feature%2Fx`` is the branch ``feature/x``), as GitHub's API does for BinderHub;
-* legacy ``/repo/<user>/<repo>[/<path>]`` → ``/v2/gh/<user>/<repo>/master?urlpath=<path>``
-  (``binderhub/main.py:LegacyRedirectHandler.get``);
-* ``urlpath``/``labpath``/``filepath`` (``js/packages/binderhub-client/lib/index.js``:
+* legacy ``/repo/<user>/<repo>[/<path>]`` → ``/v2/gh/<user>/<repo>/master?urlpath=/<path>``
+  (``binderhub/main.py:LegacyRedirectHandler.get``: the path arguments are percent-decoded
+  by tornado, ``urlpath`` only when ``path.strip("/")`` is not empty); ``legacy_redirect``
+  gives the target for the hub's ``/hub/repo/…`` handler, with ``user`` and ``repo`` held
+  to GitHub's name characters and the path validated and normalised like any urlpath;
+* ``urlpath``/``labpath``/``filepath`` (``js/packages/binderhub-client/lib/spec.js``:
   ``LaunchSpec.fromSearchParams``): ``labpath`` wins over ``filepath`` wins over
   ``urlpath``; ``labpath=X`` → ``doc/tree/`` + ``encodeURI(X minus one trailing /)``,
-  ``filepath=X`` → ``tree/`` + the same; leading ``/`` dropped (``LaunchSpec`` constructor).
-  VersaHub then validates the result (BinderHub does not).
+  ``filepath=X`` → ``tree/`` + the same; leading ``/`` dropped (``LaunchSpec`` constructor,
+  ``replace(/^\\/*/, "")``). READMEs often write ``filepath=/x`` or ``labpath=%2Fx``, which
+  BinderHub turns into ``tree//x`` and Jupyter opens as ``tree/x``: VersaHub drops the
+  leading ``/`` of a ``labpath``/``filepath`` value and collapses repeated ``/``, so the
+  urlpath is ``tree/x``. ``urlpath`` itself keeps the rule of ``validate_urlpath`` (one
+  leading ``/`` dropped, ``//host`` refused, inner ``//`` collapsed). VersaHub then
+  validates the result (BinderHub does not), naming the parameter the link used.
 
 VersaHub's own fields are query parameters: ``server_name``, repeated ``mount``
 (``volume:path[:ro|rw]``), repeated ``collaborator``, ``public``, ``credentials``,
@@ -45,6 +53,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from versahub.errors import InputError, shorten
 from versahub.spec import ServerSpec, parse_spec
+from versahub.spec.paths import validate_urlpath
 from versahub.spec.repos import DOI_PROVIDERS, PROVIDERS
 from versahub.spec.text import require_no_space, require_str
 
@@ -62,7 +71,11 @@ _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no")
 _CPU = re.compile(r"^\d{1,4}(?:\.\d{1,3})?$")
 _V2 = re.compile(r"/v2/(" + "|".join(PROVIDERS) + r")(?:/|$)")
-_LEGACY = re.compile(r"^/repo/([^/]+)/([^/]+)(/.*)?$")
+_LEGACY_PREFIX = "/repo/"
+# GitHub user/org and repository names (as versahub.spec.repos checks gh: repos).
+_GH_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+_SLASHES = re.compile(r"//+")
+_PATH_PARAMS = ("urlpath", "labpath", "filepath")
 # encodeURI leaves these unescaped (ECMAScript: uriReserved + uriUnescaped + "#").
 _ENCODE_URI_SAFE = ";,/?:@&=+$-_.!~*'()#"
 
@@ -114,17 +127,68 @@ def _path_to_data(path: str, params: dict[str, list[str]]) -> dict[str, Any]:
 
 
 def _legacy(path: str, params: dict[str, list[str]]) -> dict[str, Any]:
-    match = _LEGACY.match(path)
-    if not match:
-        raise InputError("url", f"is not a legacy /repo/<user>/<repo> URL: {shorten(path)}")
-    user, repo, urlpath = match.groups()
-    if urlpath is not None and urlpath.strip("/") and not _has_path_param(params):
-        params["urlpath"] = [unquote(urlpath)]
-    return {"repo": f"gh:{unquote(user)}/{unquote(repo)}", "ref": "master"}
+    user, repo, urlpath = _legacy_parts(path)
+    if urlpath and not _has_path_param(params):
+        params["urlpath"] = [urlpath]
+    return {"repo": f"gh:{user}/{repo}", "ref": "master"}
+
+
+def _legacy_parts(path: str) -> tuple[str, str, str]:
+    """``/repo/<user>/<repo>[/<path>]`` (still percent-encoded) → user, repo, urlpath.
+
+    The path arguments are decoded once, as tornado does for BinderHub's handler; the
+    names must then be GitHub names (no ``/``, ``..``, ``%``, controls: nothing that could
+    change where the redirect goes), and the urlpath is the canonical one with a leading
+    ``/`` (``""`` when the path is empty or only slashes).
+    """
+    if not path.startswith(_LEGACY_PREFIX):
+        raise InputError("url", f"is not a legacy /repo/ link: {shorten(path)}")
+    # BinderHub's route: /repo/([^/]+)/([^/]+)(/.*)?
+    user, _, rest = path[len(_LEGACY_PREFIX) :].partition("/")
+    repo, _, tail = rest.partition("/")
+    names = []
+    for field, raw in (("user", user), ("repo", repo)):
+        if not raw:
+            raise InputError(field, "is missing: expected /repo/<user>/<repo>[/<path>]")
+        name = unquote(raw)
+        if not _GH_NAME.match(name) or name in (".", ".."):
+            raise InputError(
+                field,
+                f"must be a GitHub name (letters, digits and - _ . only): {shorten(name)}",
+            )
+        names.append(name)
+    urlpath = unquote(tail).lstrip("/")
+    if urlpath:
+        urlpath = "/" + validate_urlpath("urlpath", urlpath)
+    return names[0], names[1], urlpath
+
+
+def legacy_redirect(path: str, query: str = "") -> str:
+    """Where BinderHub's ``LegacyRedirectHandler`` sends ``/repo/<user>/<repo>[/<path>]``.
+
+    ``path`` is the request path from ``/repo/`` on, still percent-encoded, and ``query``
+    its query string. Returns ``/v2/gh/<user>/<repo>/master[?urlpath=/<path>&…]``: a path
+    on the same site (prefix it with the hub's base URL). BinderHub drops the query; here
+    VersaHub's own parameters ride along, checked as in a launch link, and a ``urlpath``,
+    ``labpath`` or ``filepath`` in the query wins over the path (as ``parse_launch_url``
+    reads the same link). Raises :class:`InputError` naming ``user``, ``repo``,
+    ``urlpath`` or the bad parameter.
+    """
+    user, repo, urlpath = _legacy_parts(path)
+    params = _query(query)
+    pairs: list[tuple[str, str]] = []
+    if urlpath and not _has_path_param(params):
+        pairs.append(("urlpath", urlpath))
+    for key in SINGLE_PARAMS + MULTI_PARAMS:
+        pairs += [(key, value) for value in params.get(key, [])]
+    target = f"/v2/gh/{user}/{repo}/master"
+    if pairs:
+        target += "?" + urlencode(pairs, quote_via=quote, safe="/:")
+    return target
 
 
 def _has_path_param(params: dict[str, list[str]]) -> bool:
-    return any(k in params for k in ("urlpath", "labpath", "filepath"))
+    return any(k in params for k in _PATH_PARAMS)
 
 
 def _spec_to_data(provider: str, spec: str) -> dict[str, Any]:
@@ -221,18 +285,27 @@ def _launch_urlpath(one: dict[str, str]) -> str | None:
     for key, prefix in (("labpath", "doc/tree/"), ("filepath", "tree/")):
         if key in one:
             value = require_str(key, one[key], max_len=2048, allow_empty=True)
+            path, sep, rest = value.partition("?")  # encodeURI keeps "?": a query follows
+            # "/x", "%2Fx", "//x" and "a//b" (READMEs do this): tree/x and tree/a/b.
+            value = _SLASHES.sub("/", path).lstrip("/") + sep + rest
             if value.endswith("/"):
                 value = value[:-1]  # .replace(/(\/$)/g, "")
             _reject_escape(key, value)
-            return prefix + quote(value, safe=_ENCODE_URI_SAFE)
+            return validate_urlpath(key, prefix + quote(value, safe=_ENCODE_URI_SAFE))
     return one.get("urlpath")
 
 
 def _reject_escape(key: str, value: str) -> None:
     # encodeURI keeps "/" and ".", so "../x" would survive into the urlpath; make the
-    # error name the parameter the user wrote rather than "urlpath".
-    if any(seg in (".", "..") for seg in unquote(value).split("/")):
-        raise InputError(key, f"must not contain '.' or '..' segments: {shorten(value)}")
+    # error name the parameter the user wrote rather than "urlpath". Decoded again and
+    # again, so %2e%2e, %252e%252e and mixed forms (.%2e) are caught too.
+    decoded = value
+    for _ in range(4):
+        if any(seg in (".", "..") for seg in decoded.split("/")):
+            raise InputError(key, f"must not contain '.' or '..' segments: {shorten(value)}")
+        decoded, previous = unquote(decoded), decoded
+        if decoded == previous:
+            return
 
 
 def _bool(field: str, value: str) -> bool:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from versahub.errors import InputError
+from versahub.errors import InputError, shorten
 from versahub.spec import ServerSpec, parse_spec, random_server_name
 from versahub.spec.names import validate_server_name
 
@@ -202,6 +202,11 @@ def test_data_provider_ref_must_be_head() -> None:
         pytest.param("lab/tree/my notebook.ipynb", "lab/tree/my%20notebook.ipynb", id="space"),
         pytest.param("lab/tree/my%20notebook.ipynb", "lab/tree/my%20notebook.ipynb", id="escaped"),
         pytest.param("rstudio", "rstudio", id="rstudio"),
+        pytest.param("a//b", "a/b", id="double-slash-collapsed"),
+        pytest.param("/tree//x//y.ipynb", "tree/x/y.ipynb", id="leading-and-inner-double-slash"),
+        pytest.param("lab/tree///x/", "lab/tree/x/", id="triple-slash-trailing-kept"),
+        pytest.param("voila/render/a.ipynb?x=a//b", "voila/render/a.ipynb?x=a//b",
+                     id="query-slashes-untouched"),
     ],
 )  # fmt: skip
 def test_urlpath_accepted(urlpath: str, canonical: str) -> None:
@@ -227,7 +232,10 @@ def test_urlpath_accepted(urlpath: str, canonical: str) -> None:
         pytest.param("lab/%00x", id="encoded-nul"),
         pytest.param("lab/a#b", id="fragment"),
         pytest.param("lab/%zz", id="bad-escape"),
-        pytest.param("a//b", id="double-slash"),
+        pytest.param("///evil.example/x", id="triple-leading-slash"),
+        pytest.param("lab/%2F%2Fevil.example", id="encoded-double-slash"),
+        pytest.param("lab//..//hub", id="dot-dot-between-double-slashes"),
+        pytest.param("lab/.%2e/hub", id="mixed-encoded-dot-dot"),
         pytest.param("a" * 3000, id="too-long"),
         pytest.param(["lab"], id="list"),
     ],
@@ -326,6 +334,41 @@ def test_mounts_accepted_sorted_and_default_mode() -> None:
 )  # fmt: skip
 def test_mount_rejected(mount: object, field: str) -> None:
     rejects(field, {**BASE, "mounts": [mount]})
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/home/jovyan/.local/bin", id="hidden-local-bin"),
+        pytest.param("/home/jovyan/.cache", id="hidden-cache"),
+        pytest.param("/home/jovyan/.local/share/jupyter/", id="hidden-trailing-slash"),
+        pytest.param("/data/...", id="three-dots-is-a-name"),
+    ],
+)
+def test_mount_hidden_folders_accepted(path: str) -> None:
+    mount = spec(mounts=[{"volume": "home", "path": path}]).mounts[0]
+    assert mount.path == path.rstrip("/")
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        pytest.param("/home/jovyan/./x", "must be normalised (no //, . or ..)", id="dot"),
+        pytest.param("/home/jovyan/..", "must be normalised (no //, . or ..)", id="dot-dot"),
+        pytest.param("/home/jovyan/a:b", "may only contain letters, digits and . _ @ + -",
+                     id="colon"),
+        pytest.param("/home/jovyan/caf\xe9", "may only contain letters, digits and . _ @ + -",
+                     id="non-ascii"),
+        pytest.param("/etc/.hidden", "must not be inside the system directory /etc",
+                     id="hidden-under-etc"),
+        pytest.param("/usr/local/bin", "must not be inside the system directory /usr",
+                     id="usr-local-bin"),
+        pytest.param("/home/", "must not be /home", id="home"),
+    ],
+)  # fmt: skip
+def test_mount_path_reason_names_the_rule(path: str, reason: str) -> None:
+    err = rejects("mounts[0].path", {**BASE, "mounts": [{"volume": "home", "path": path}]})
+    assert err.reason.startswith(reason), err.reason
 
 
 def test_mount_duplicate_path() -> None:
@@ -486,3 +529,28 @@ def test_unknown_unprintable_keys_never_reach_the_field_name(data: dict) -> None
         parse_spec({"repo": "gh:o/r", **data})
     assert err.value.field.isprintable() and " " not in err.value.field
     assert "\n" not in str(err.value) and "\x1b" not in str(err.value)
+
+
+# ----------------------------------------------------------------------------- echoed values
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        pytest.param("\x1b[31m", r"'\x1b[31m'", id="terminal-escape"),
+        pytest.param("a\nb\tc\x00", r"'a\nb\tc\x00'", id="controls"),
+        pytest.param("caf\xe9\u202e", r"'caf\xe9\u202e'", id="non-ascii-and-bidi"),
+        pytest.param("a\\b", r"'a\\b'", id="a-real-backslash-is-shown-as-one-escape"),
+        pytest.param("it's", '"it\'s"', id="quote-as-repr"),
+        pytest.param("x" * 100, "'" + "x" * 59 + "…'", id="cut"),
+        pytest.param("\x1b" * 30, "'" + r"\x1b" * 14 + "…'", id="cut-never-inside-an-escape"),
+    ],
+)
+def test_shorten_escapes_once(value: str, shown: str) -> None:
+    assert shorten(value) == shown
+    if "…" not in shown:
+        assert shown == ascii(value)  # exactly what Python shows, escaped once
+
+
+def test_error_messages_show_control_characters_escaped_once() -> None:
+    err = rejects("urlpath", {**BASE, "urlpath": "lab/\x1b[31m"})
+    assert r"'lab/\x1b[31m'" in str(err) and "\x1b" not in str(err)
+    assert r"\\x1b" not in str(err)

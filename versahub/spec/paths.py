@@ -4,12 +4,16 @@
   or is a 40/64-digit commit hash. It is passed to ``git`` later, so ``--upload-pack=…``
   and friends must never get through.
 * ``urlpath`` is a path *inside the user's server* (``lab/tree/index.ipynb``). One leading
-  ``/`` is dropped as BinderHub's ``LaunchSpec`` does; anything that could leave the server
-  (a scheme such as ``javascript:``, ``//host``, backslashes) or climb out of it (``..``,
-  also percent-encoded) is rejected. Characters outside the URL-safe set are
-  percent-encoded, so ``a b`` and ``a%20b`` are the same urlpath. A query string is kept
-  (Voilà templates use one); a fragment is refused.
-* mount paths are absolute, normalised, and never system directories.
+  ``/`` is dropped (BinderHub's ``LaunchSpec`` drops them all, but a value that still
+  starts with ``/`` reads as ``//host``, a link to another site, and stays refused), and
+  repeated ``/`` inside the path are collapsed (``tree//x`` is ``tree/x``, as Jupyter opens
+  it); anything that could leave the server (a scheme such as ``javascript:``, ``//host``,
+  backslashes) or climb out of it (``..``, also percent-encoded) is rejected. Characters
+  outside the URL-safe set are percent-encoded, so ``a b`` and ``a%20b`` are the same
+  urlpath. A query string is kept (Voilà templates use one); a fragment is refused.
+* mount paths are absolute, normalised, and never system directories; each part is
+  letters, digits and ``. _ @ + -`` (hidden folders such as ``/home/jovyan/.local/bin``
+  are fine, ``.`` and ``..`` are not).
 
 Nothing here touches the file system: paths are strings about the *container*.
 """
@@ -30,12 +34,13 @@ _REF_BAD_CHARS = re.compile(r"[~^:?*\[\\]")
 URLPATH_MAX = 2048
 _PCT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_SLASHES = re.compile(r"//+")
 # RFC 3986 pchar minus nothing; "%" is kept as-is because escapes were checked above.
 _URLPATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = _URLPATH_SAFE + "?"
 
 MOUNT_PATH_MAX = 255
-_MOUNT_SEGMENT = re.compile(r"^[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*$")
+_MOUNT_SEGMENT = re.compile(r"^[A-Za-z0-9._@+-]+$")
 FORBIDDEN_MOUNT_ROOTS = (
     "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc",
     "/root", "/run", "/sbin", "/sys", "/usr", "/var/run", "/var/lib", "/opt/conda",
@@ -80,13 +85,14 @@ def _ref_problem(ref: str) -> str | None:
 
 def validate_urlpath(field: str, value: object) -> str:
     """Return the canonical urlpath (relative, percent-encoded) or raise InputError."""
-    text = require_str(field, value, max_len=URLPATH_MAX, allow_empty=True)
-    if text.startswith("/"):
-        text = text[1:]
+    original = require_str(field, value, max_len=URLPATH_MAX, allow_empty=True)
+    text = original[1:] if original.startswith("/") else original
     if not text:
         return ""
     if text.startswith("/"):
-        raise InputError(field, f"must be a path inside the server, not //host: {shorten(text)}")
+        raise InputError(
+            field, f"must be a path inside the server, not //host: {shorten(original)}"
+        )
     if "\\" in text:
         raise InputError(field, f"must not contain backslashes: {shorten(text)}")
     if "#" in text:
@@ -96,6 +102,7 @@ def validate_urlpath(field: str, value: object) -> str:
     path, sep, query = text.partition("?")
     if _SCHEME.match(path) or _SCHEME.match(unquote(path)):
         raise InputError(field, f"must be a path inside the server, not a URL: {shorten(text)}")
+    path = _SLASHES.sub("/", path)  # only literal "//": an encoded %2F%2F stays refused below
     _check_decoded_path(field, path, text)
     canonical = quote(path, safe=_URLPATH_SAFE)
     if sep:
