@@ -4,13 +4,20 @@ Bad input anywhere is one line on stderr naming the field and the reason, exit s
 no traceback (``InputError`` and click's own usage errors alike). A policy denial is exit 3.
 This module only wires groups together; each part owns its commands
 (``versahub/cli/spec.py``, ``policy.py``, ``images.py``, ``site.py`` beside this file, and
-``versahub/deploy/cli.py``). Sub-commands are imported when the command line runs, so that
-``versahub --version`` imports none of them.
+``versahub/deploy/cli.py``). The group is lazy (click's ``LazyGroup`` pattern): a command's
+module is imported only when that command runs, so ``versahub --version`` imports none of
+them and ``versahub spec …`` imports only ``versahub/cli/spec.py`` (no aiohttp, jsonschema,
+docker). ``COMMANDS`` names each command's module and attribute and carries its short help,
+so ``versahub --help`` lists every command without importing any of them
+(``tests/unit/test_cli_startup.py`` checks the table against the real commands).
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 import click
 
@@ -20,27 +27,111 @@ from versahub.errors import EXIT_BAD_INPUT, EXIT_DENIED, InputError
 __all__ = ["EXIT_BAD_INPUT", "EXIT_DENIED", "cli", "main", "run"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# name → (module, attribute, short help). The short help is the first sentence of the
+# command's docstring, as ``--help`` shows it; a unit test keeps it equal to the real one.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "build": (
+        "versahub.cli.images",
+        "build_command",
+        "Resolve REPO at REF, reuse its image or build it; print image, commit, cache hit.",
+    ),
+    "deploy": (
+        "versahub.deploy.cli",
+        "deploy_command",
+        "Stand up (or upgrade) a whole site on your hosts with Ansible.",
+    ),
+    "down": (
+        "versahub.cli.site",
+        "down_command",
+        "Stop the site started by `versahub up` and everything it started.",
+    ),
+    "images": (
+        "versahub.cli.images",
+        "images_group",
+        "The site's images: base image, registry, disk budget.",
+    ),
+    "policy": (
+        "versahub.cli.policy",
+        "policy_group",
+        "Check specs against the site's security policy; test and lint the policy files.",
+    ),
+    "spec": (
+        "versahub.cli.spec",
+        "spec_group",
+        "Parse and share ServerSpecs (launch URLs and spec files).",
+    ),
+    "status": (
+        "versahub.cli.site",
+        "status_command",
+        "Report each component's state (exit 0 when the site is running, 1 when not).",
+    ),
+    "up": (
+        "versahub.cli.site",
+        "up_command",
+        "Start the whole site on this machine and stay in the foreground until stopped.",
+    ),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported by name the first time they are needed.
+
+    Commands added with ``add_command`` (``versahub/deploy/__main__.py`` does) take
+    precedence over the lazy table; a command, once imported, is added to ``commands``.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        lazy_commands: Mapping[str, tuple[str, str, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is None and cmd_name in self.lazy_commands:
+            cmd = self.load_command(cmd_name)
+        return cmd
+
+    def load_command(self, cmd_name: str) -> click.Command:
+        """Import the command ``cmd_name`` of the lazy table and add it to the group."""
+        module, attribute, _ = self.lazy_commands[cmd_name]
+        cmd = getattr(importlib.import_module(module), attribute)
+        if not isinstance(cmd, click.Command):
+            raise TypeError(f"{module}.{attribute} is not a click command")
+        self.add_command(cmd, cmd_name)
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List every command with its short help; import none that is not loaded yet."""
+        commands: list[tuple[str, click.Command]] = []
+        for name in self.list_commands(ctx):
+            cmd = self.commands.get(name)
+            if cmd is None:
+                # A stand-in carrying the table's help: click shortens it the same way.
+                cmd = click.Command(name, help=self.lazy_commands[name][2])
+            if not cmd.hidden:
+                commands.append((name, cmd))
+        if commands:
+            limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+            rows = [(name, cmd.get_short_help_str(limit)) for name, cmd in commands]
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, "--version", prog_name="versahub")
 def cli() -> None:
     """VersaHub: persistent, authenticated Binder environments in your JupyterHub."""
-
-
-def _register() -> None:
-    from versahub.cli.images import build_command, images_group
-    from versahub.cli.policy import policy_group
-    from versahub.cli.site import down_command, status_command, up_command
-    from versahub.cli.spec import spec_group
-    from versahub.deploy.cli import deploy_command
-
-    cli.add_command(spec_group)
-    cli.add_command(policy_group)
-    cli.add_command(build_command)
-    cli.add_command(images_group)
-    cli.add_command(up_command)
-    cli.add_command(down_command)
-    cli.add_command(status_command)
-    cli.add_command(deploy_command)
 
 
 def _one_line(text: str) -> str:
@@ -49,7 +140,6 @@ def _one_line(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit status instead of raising ``SystemExit``."""
-    _register()
     try:
         rv = cli.main(args=argv, prog_name="versahub", standalone_mode=False)
     except InputError as err:
