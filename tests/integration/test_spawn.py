@@ -262,19 +262,37 @@ def test_idle_timeout_stops_the_server(hub: HubUnderTest) -> None:
     assert _no_container(hub, "carol", "brief")
 
 
+def follow_launch(hub: HubUnderTest, token: str, answer: requests.Response) -> dict:
+    """A launch answer followed to its end: 202 ``starting`` is polled until ready/failed."""
+    doc = answer.json()
+    if answer.status_code != 202:
+        return {**doc, "http": answer.status_code}
+    assert doc["status"] == "starting" and doc["progress_url"], doc
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        got = requests.get(f"{hub.url}{doc['progress_url']}",
+                           headers={"Authorization": f"token {token}"}, timeout=10)  # fmt: skip
+        state = got.json()
+        if state["status"] in ("ready", "failed"):
+            return {**doc, **state, "http": 202}
+        time.sleep(0.3)
+    raise TimeoutError(doc)
+
+
 def test_launch_endpoint_open_differ_update_and_race(hub: HubUnderTest) -> None:
     alice = hub.user_token("alice")
 
-    def launch(body: dict) -> requests.Response:
-        return hub.api("POST", "/versahub/launch", token=alice, json=body, timeout=120)
+    def launch(body: dict) -> dict:
+        answer = hub.api("POST", "/versahub/launch", token=alice, json=body, timeout=120)
+        return follow_launch(hub, alice, answer)
 
     spec = {**SPEC, "server_name": "proj", "urlpath": "lab/tree/index.ipynb"}
     body = {"spec": spec, "confirmation": hub.confirmation(spec, "alice")}
     # two identical launches racing: one server
     with ThreadPoolExecutor(2) as pool:
         answers = list(pool.map(launch, [body, body]))
-    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
-    assert {a.json()["url"] for a in answers} == {"/user/alice/proj/lab/tree/proj/index.ipynb"}
+    assert [a["status"] for a in answers] == ["ready", "ready"], answers
+    assert {a["url"] for a in answers} == {"/user/alice/proj/lab/tree/proj/index.ipynb"}
     first = hub.container("alice", "proj")  # exactly one container
     opened = requests.get(
         f"{hub.url}/user/alice/proj/api/contents/proj/index.ipynb",
@@ -283,16 +301,16 @@ def test_launch_endpoint_open_differ_update_and_race(hub: HubUnderTest) -> None:
     assert opened.status_code == 200
     # same spec again: open the running server, nothing recreated
     again = launch(body)
-    assert again.status_code == 200 and hub.container("alice", "proj") == first
+    assert again["http"] == 200 and hub.container("alice", "proj") == first
     # a different spec: the differences, and a choice
     changed = {**spec, "internet": False}
     body2 = {"spec": changed, "confirmation": hub.confirmation(changed, "alice")}
     differs = launch(body2)
-    assert differs.status_code == 409, differs.text
-    assert differs.json()["status"] == "differs"
-    assert differs.json()["differences"] == [{"field": "internet", "old": True, "new": False}]
+    assert differs["http"] == 409, differs
+    assert differs["status"] == "differs"
+    assert differs["differences"] == [{"field": "internet", "old": True, "new": False}]
     # "open as it is" keeps the running server
-    assert launch({**body2, "action": "open"}).status_code == 200
+    assert launch({**body2, "action": "open"})["http"] == 200
     assert hub.container("alice", "proj") == first
     # "update" recreates it with the new spec; the persistent home stays
     requests.put(
@@ -301,7 +319,7 @@ def test_launch_endpoint_open_differ_update_and_race(hub: HubUnderTest) -> None:
         headers={"Authorization": f"token {alice}"},
     ).raise_for_status()
     updated = launch({**body2, "action": "update"})
-    assert updated.status_code == 200, updated.text
+    assert updated["status"] == "ready", updated
     ctr = hub.container("alice", "proj")
     assert ctr != first
     labels = subprocess.run(

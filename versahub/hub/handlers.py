@@ -197,7 +197,7 @@ class LaunchHandler(VersaHubAPIHandler):
                     await asyncio.sleep(0.1)
         else:
             try:
-                await self._check_named_server_request(user, name, "")
+                await self._check_named_server_request(user, name, name)
             except web.HTTPError as err:
                 answer.update(status="refused", message=str(err.log_message))
                 self.answer(err.status_code, answer)

@@ -254,6 +254,21 @@ class VersaHubSpawnerMixin(Configurable):
     def _default_hub_connect_url(self) -> str:
         return f"http://{self.hub_connect_ip}:{self._hub_port()}"
 
+    def options_from_query(self, query_data: dict[str, list[str]]) -> dict[str, Any]:
+        """``GET /hub/spawn/<user>/<server>?…`` never starts a configuration from a URL.
+
+        JupyterHub would start it without any confirmation, so a link on another site
+        could launch anything as the visitor. Launch links are ``/hub/v2/…`` (the launch
+        page, which shows the risk dialog); the REST API and the launch API carry the
+        confirmation hash. JupyterHub then falls back to a start without options, which
+        the launch service refuses (no spec), leaving no server entry behind.
+        """
+        raise web.HTTPError(
+            400,
+            "Servers are not started from query parameters of /hub/spawn: open the launch "
+            "link (/hub/v2/...) or the launch page, which asks for confirmation",
+        )
+
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
         env.update(self.versahub_env)
@@ -261,9 +276,10 @@ class VersaHubSpawnerMixin(Configurable):
 
     async def start(self) -> Any:
         launch = launches.begin(self.user.name, self.name)
-        # a server that never ran before this start is removed again if the start fails
+        # a server that never got a plan before this start (JupyterHub sets ``started``
+        # before calling us, so that cannot tell) is removed again if the start fails
         # before its container exists: refusals leave no entry behind
-        first_start = not self.versahub_plan and self.orm_spawner.started is None
+        first_start = not self.versahub_plan
         self._container_requested = False
         try:
             result = await self._start()
@@ -290,7 +306,7 @@ class VersaHubSpawnerMixin(Configurable):
                     break
                 await asyncio.sleep(0.05)
             orm_spawner = user.orm_user.orm_spawners.get(name)
-            if orm_spawner is None or orm_spawner.started is not None:
+            if orm_spawner is None or orm_spawner.server is not None or self.versahub_plan:
                 return
             user.spawners.pop(name, None)
             self.db.delete(orm_spawner)
