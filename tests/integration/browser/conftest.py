@@ -1,10 +1,12 @@
-"""Fixtures for the launch-page browser tests: one real site per session, Debian's Chromium.
+"""Fixtures for the launch-page browser tests: one real site per module, Debian's Chromium.
 
 The site (OPA + JupyterHub + configurable-http-proxy, with the VersaHub spawner when Docker
-is there) comes from ``tests/integration/web_support.py``; Chromium is driven by Playwright
-for Python with the launch options of ``shared/ENVIRONMENT.md``. Every page records the
-JavaScript dialogs (``alert``/``confirm``) it sees and the console errors, so a test can
-assert that nothing in a hostile link ever ran as code.
+is there) is ``tests/integration/web_support.py``'s, started as ``versahub up`` starts it,
+with one more catalogue entry that only teachers may launch and the loopback git host
+allowed (``LaunchPageHub``); Chromium is driven by Playwright for Python with the launch
+options of ``shared/ENVIRONMENT.md``. Every page records the JavaScript dialogs
+(``alert``/``confirm``) it sees and the console errors, so a test can assert that nothing in
+a hostile link ever ran as code.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # web_support
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # page_helpers
 
-from web_support import PASSWORD, WebHub
+from page_helpers import TEACHERS_ENTRY
+from web_support import WebHub
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
@@ -38,11 +41,35 @@ CHROMIUM_ARGS = [
 ]
 
 
+class LaunchPageHub(WebHub):
+    """``web_support``'s site plus :data:`TEACHERS_ENTRY` and ``127.0.0.1`` as an allowed
+    internal git host (the failing-build repository is served there)."""
+
+    def __init__(self, root: Path, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(root)
+        self.env = dict(env or {})  # SiteUnderTest: set around start_hub only
+
+    def start(self) -> LaunchPageHub:
+        super().start()
+        return self
+
+    def site_document(self) -> dict[str, Any]:
+        doc = super().site_document()
+        doc["catalogue"] = [*doc["catalogue"], TEACHERS_ENTRY]
+        doc["policy"] = {**doc["policy"], "allowed_internal_hosts": ["127.0.0.1"]}
+        return doc
+
+
+def start_hub(root: Path, env: Mapping[str, str] | None = None) -> LaunchPageHub:
+    """A started :class:`LaunchPageHub`; ``env`` is the operator's extra environment."""
+    return LaunchPageHub(root, env).start()
+
+
 # Module scope, not session: Playwright's sync API keeps an asyncio loop running in the
 # main thread while it is open, which would break every async test collected after these.
 @pytest.fixture(scope="module")
 def web_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebHub]:
-    hub = WebHub(tmp_path_factory.mktemp("web-hub")).start()
+    hub = start_hub(tmp_path_factory.mktemp("web-hub"))
     try:
         yield hub
     finally:
@@ -80,7 +107,7 @@ class Watched:
         else:
             self.page.goto(target)
         self.page.fill("#username_input", user)
-        self.page.fill("#password_input", PASSWORD)
+        self.page.fill("#password_input", self.hub.password)
         self.page.click("#login_submit")
         self.page.wait_for_load_state("networkidle")
 

@@ -7,6 +7,18 @@ from typing import Any
 REQS = "https://github.com/binder-examples/requirements"
 HOME_RW_WARNINGS = {"internet-data-exfiltration", "internet-egress", "storage-read-write"}
 
+# A catalogue entry that only the teaching volume's writers (the admin) may launch: the page
+# must say so before any click.
+TEACHERS_ENTRY = {
+    "id": "ds101-edit",
+    "title": "DS101 course material (teachers)",
+    "description": "Edit the course material: the teaching volume read-write.",
+    "spec": {
+        "repo": REQS,
+        "mounts": [{"volume": "teaching", "path": "/home/jovyan/course", "mode": "rw"}],
+    },
+}
+
 
 def finding_ids(page: Any) -> set[str]:
     return set(
