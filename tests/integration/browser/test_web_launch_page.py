@@ -12,8 +12,14 @@ import re
 from typing import Any
 
 import pytest
-from page_helpers import HOME_RW_WARNINGS, REQS, dialog_open, fill_home_rw, finding_ids
-from web_support import PASSWORD
+from page_helpers import (
+    HOME_RW_WARNINGS,
+    REQS,
+    TEACHERS_ENTRY,
+    dialog_open,
+    fill_home_rw,
+    finding_ids,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,7 +44,7 @@ def test_main_page_after_login(web: Any) -> None:
     assert set(origins) == {web.hub.url}
     page.click("#vh-choose")
     cards = page.locator(".vh-card h3")
-    assert cards.count() == 2
+    assert cards.count() == 3
     # A catalogue title with markup is shown as text.
     assert "DS101 labs <b>(course)</b>" in cards.all_inner_texts()
     web.shot("launch-page")
@@ -70,8 +76,17 @@ def test_inline_validation_shows_the_servers_message(web: Any) -> None:
     assert answer["valid"] is False
     assert shown == answer["error"]["message"]
     assert page.get_attribute("#f-memory", "aria-invalid") == "true"
+    # The hub reports one error at a time; the page shows every bad field at once.
+    page.fill("#f-cpu", "many")
+    page.wait_for_function("document.getElementById('e-cpu').textContent.length > 0")
+    assert page.locator("#e-memory").inner_text() == shown
+    assert page.get_attribute("#f-cpu", "aria-invalid") == "true"
+    assert "2 highlighted fields" in page.locator("#vh-check-state").inner_text()
+    web.shot("field-errors")
+    page.fill("#f-cpu", "")
     page.fill("#f-memory", "2G")
     page.wait_for_function("document.getElementById('e-memory').textContent === ''")
+    assert page.locator("#e-cpu").inner_text() == ""
     # Mount rows: add two, remove one; a bad path names its row.
     page.click("#vh-advanced-access summary")
     page.click("#vh-add-mount")
@@ -182,7 +197,7 @@ def test_link_before_login_asks_after_login(web: Any) -> None:
     web.page.goto(link)
     assert "/hub/login" in web.page.url
     web.page.fill("#username_input", "grace")
-    web.page.fill("#password_input", PASSWORD)
+    web.page.fill("#password_input", web.hub.password)
     web.page.click("#login_submit")
     web.page.wait_for_selector("#vh-dialog[open]")
     assert "/hub/v2/gh/binder-examples/requirements/HEAD" in web.page.url
@@ -198,20 +213,27 @@ def test_dont_ask_again_then_revoke(web: Any) -> None:
     page.wait_for_selector("#vh-dialog[open]")
     assert finding_ids(page) == HOME_RW_WARNINGS
     with page.expect_request(
-        lambda r: r.method == "POST" and r.url.endswith("/hub/api/users/bob/servers/first")
+        lambda r: r.method == "POST" and r.url.endswith("/hub/api/versahub/launch")
     ) as launched:
         page.click("#vh-d-trust")
     body = launched.value.post_data_json
     assert set(body) == {"spec", "confirmation", "origin"} and len(body["confirmation"]) == 64
+    assert body["spec"]["server_name"] == "first"
     page.goto(f"{web.hub.url}/hub/home")
     page.wait_for_selector("#vh-trusted-list li")
     assert REQS in page.locator("#vh-trusted-list").inner_text()
-    # Same configuration under another name: no dialog, straight to the hub.
+    # Same configuration under another name: no dialog, straight to the hub, and the page
+    # does not announce warnings it will not ask about.
     fill_home_rw(page, name="second")
+    page.wait_for_function(
+        "document.getElementById('vh-check-state').textContent.startsWith('Ready')"
+    )
+    assert "warning" not in page.locator("#vh-check-state").inner_text()
     with page.expect_request(
-        lambda r: r.method == "POST" and r.url.endswith("/hub/api/users/bob/servers/second")
-    ):
+        lambda r: r.method == "POST" and r.url.endswith("/hub/api/versahub/launch")
+    ) as launched:
         page.click("#vh-launch")
+    assert launched.value.post_data_json["spec"]["server_name"] == "second"
     assert not dialog_open(page)
     # Revoke: the dialog is back.
     page.goto(f"{web.hub.url}/hub/home")
@@ -241,3 +263,34 @@ def test_phone_viewport(phone: Any) -> None:
     phone.shot("risk-dialog-phone")
     page.keyboard.press("Escape")
     assert not dialog_open(page)
+
+
+def test_catalogue_marks_entries_you_may_not_launch_before_any_click(web: Any) -> None:
+    web.login("dave")
+    page = web.page
+    page.wait_for_function("document.body.dataset.catalogueChecked === 'true'")
+    launches = []
+    page.on("request", lambda r: launches.append(r.url) if "versahub/launch" in r.url else None)
+    page.click("#vh-choose")
+    card = page.locator(f".vh-card[data-entry='{TEACHERS_ENTRY['id']}']")
+    session = web.hub.login("dave")
+    decision = session.post(
+        f"{web.hub.url}/hub/api/versahub/check", json={"spec": TEACHERS_ENTRY["spec"]}, timeout=10
+    ).json()["decision"]
+    assert decision["allowed"] is False
+    note = card.locator(".vh-unavailable")
+    assert note.inner_text() == f"Not available to you: {decision['deny'][0]['title']}"
+    assert card.locator(".vh-use").is_disabled()
+    assert card.locator(".vh-use").get_attribute("aria-describedby") == note.get_attribute("id")
+    for entry in ("requirements-demo", "ds101"):
+        other = page.locator(f".vh-card[data-entry='{entry}']")
+        assert other.locator(".vh-unavailable").is_hidden()
+        assert other.locator(".vh-use").is_enabled()
+    web.shot("catalogue-unavailable")
+    assert launches == []
+    # The teaching volume's writer may launch it.
+    page.goto(f"{web.hub.url}/hub/logout")
+    web.login("admin")
+    page.wait_for_function("document.body.dataset.catalogueChecked === 'true'")
+    assert page.locator(f".vh-card[data-entry='{TEACHERS_ENTRY['id']}'] .vh-use").is_enabled()
+    assert not web.js_dialogs

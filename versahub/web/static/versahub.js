@@ -1,6 +1,10 @@
 // VersaHub launch page. Plain JavaScript, no external code. Every value that comes from a
 // user, a link or the server is written with textContent / value / setAttribute -- never
 // the HTML parser, so a repository called "<script>..." stays text.
+//
+// Launching goes through the hub's launch endpoint (POST /hub/api/versahub/launch, see
+// docs/launch-page.md), which decides what a launch means: start a new server, open the
+// one that already has this configuration, or ask (409 "differs") before changing one.
 (function () {
   "use strict";
   const jh = window.jhdata || {};
@@ -8,17 +12,24 @@
   const USER = jh.user || "";
   const DATA = JSON.parse(document.getElementById("vh-data").textContent || "{}");
   const PHASES = ["waiting", "fetching", "building", "pushing", "built", "launching", "ready"];
+  const UNAVAILABLE_ID = "policy-engine-unavailable";
+  const POLL_MS = 500;
   const $ = (id) => document.getElementById(id);
   const FIELDS = ["repo", "ref", "urlpath", "server_name", "collaborators", "memory", "cpu",
     "max_duration", "idle_timeout"];
+  const FIELD_LABELS = {
+    repo: "Repository", ref: "Branch, tag or commit", urlpath: "Open after start",
+    mounts: "Volumes", collaborators: "Collaborators", public_readonly: "Public read-only access",
+    credentials: "Your credentials in the server", internet: "Internet access",
+    resources: "Resources",
+  };
+  const RESOURCE_LABELS = { memory: "memory", cpu: "CPUs", max_duration: "stop after",
+    idle_timeout: "stop when idle for" };
   let origin = { external: false, referrer: null };
   let lastResult = null;
   let checkSeq = 0;
   let checkTimer = null;
-  let lastFocus = null;
-  let events = null;
-  let watching = false; // a progress stream is open or being opened
-  let navigating = false;
+  let pollGen = 0; // bumping it stops the progress poller that is running
 
   function el(tag, attrs, text) {
     const node = document.createElement(tag);
@@ -29,6 +40,7 @@
     return node;
   }
   const enc = encodeURIComponent;
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
   async function api(method, path, body) {
     const opts = {
@@ -40,12 +52,22 @@
       opts.headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(body);
     }
-    const resp = await fetch(BASE + "api/" + path, opts);
+    let resp;
+    try {
+      resp = await fetch(BASE + "api/" + path, opts);
+    } catch (e) {
+      return { ok: false, status: 0, data: { message: "The hub could not be reached (" + e.message + ")." } };
+    }
     let data = null;
     const text = await resp.text();
     if (text) { try { data = JSON.parse(text); } catch (e) { data = { message: text }; } }
     return { ok: resp.ok, status: resp.status, data: data };
   }
+  function isUnavailable(decision) {
+    return !!decision && (decision.deny || []).some((f) => f.id === UNAVAILABLE_ID);
+  }
+  const UNAVAILABLE_TEXT = "The site's policy engine is unavailable right now, so nothing can be " +
+    "started. Try again in a few minutes.";
 
   // ------------------------------------------------------------------ form <-> spec
   function splitNames(text) {
@@ -57,6 +79,8 @@
     spec.repo = val("repo");
     if (val("ref")) spec.ref = val("ref");
     if (val("urlpath")) spec.urlpath = val("urlpath");
+    // Only a name the user typed (or that a link or an existing server brought): without
+    // one, the hub reopens the server that already has this configuration.
     if (val("server_name")) spec.server_name = val("server_name");
     const mounts = [];
     for (const row of $("vh-mount-rows").querySelectorAll("tr")) {
@@ -138,10 +162,11 @@
   // ------------------------------------------------------------------ validation
   function clearErrors() {
     for (const node of document.querySelectorAll(".vh-error")) node.textContent = "";
-    for (const node of document.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
+    for (const node of document.querySelectorAll("#vh-form [aria-invalid]")) node.removeAttribute("aria-invalid");
     $("vh-form-error").hidden = true;
   }
   function fieldTarget(field) {
+    field = field || "";
     let m = /^mounts\[(\d+)\]\.(volume|path|mode)$/.exec(field);
     if (m) {
       const row = $("vh-mount-rows").children[Number(m[1])];
@@ -158,9 +183,10 @@
     return { input: null, error: null };
   }
   function showError(error) {
+    // The message echoes what was typed: textContent only.
     const t = fieldTarget(error.field);
     if (t.error) {
-      $(t.error).textContent = error.message;
+      if (!$(t.error).textContent) $(t.error).textContent = error.message;
       if (t.error === "e-mounts" || t.error === "e-flags" || t.error === "e-collaborators") {
         const d = $(t.error).closest("details"); if (d) d.open = true;
       }
@@ -172,6 +198,35 @@
     if (t.input) t.input.setAttribute("aria-invalid", "true");
     return t.input;
   }
+  function withoutField(spec, field) {
+    // The spec without the field an error names, to ask the hub about the other fields.
+    const copy = JSON.parse(JSON.stringify(spec));
+    const res = /^resources\.(\w+)/.exec(field || "");
+    if (res && copy.resources && res[1] in copy.resources) {
+      delete copy.resources[res[1]];
+      return copy;
+    }
+    const top = /^([a-z_]+)/.exec(field || "");
+    if (!top || top[1] === "repo" || !(top[1] in copy)) return null;
+    delete copy[top[1]];
+    return copy;
+  }
+  async function otherErrors(spec, first, seq) {
+    // The hub reports one error at a time; ask again without each bad field so that every
+    // field with an error shows it at once (a few calls, only for an invalid form).
+    const errors = [first];
+    let current = spec;
+    for (let i = 0; i < 8; i++) {
+      current = withoutField(current, errors[errors.length - 1].field);
+      if (!current) break;
+      const r = await api("POST", "versahub/check", { spec: current, origin: origin });
+      if (seq !== checkSeq) return null;
+      if (!r.ok || !r.data || r.data.valid !== false || !r.data.error) break;
+      if (errors.some((e) => e.field === r.data.error.field)) break;
+      errors.push(r.data.error);
+    }
+    return errors;
+  }
   function renderShare(result) {
     const ok = result && result.valid;
     $("vh-share-fields").hidden = !ok;
@@ -181,6 +236,17 @@
       $("s-md").value = result.badge_markdown;
       $("s-html").value = result.badge_html;
     }
+  }
+  function checkState(result) {
+    const decision = result.decision;
+    if (isUnavailable(decision)) return UNAVAILABLE_TEXT;
+    if (!decision.allowed) return "Not allowed on this site: " + decision.deny.map((f) => f.title).join("; ");
+    if (result.trusted) return "Ready to launch (you chose not to be asked again for this configuration).";
+    const n = decision.warn.length;
+    if (n && result.requires_confirmation) {
+      return n + (n === 1 ? " warning" : " warnings") + ": you will be asked to confirm.";
+    }
+    return "Ready to launch.";
   }
   async function check() {
     const seq = ++checkSeq;
@@ -192,25 +258,27 @@
     $("vh-check-state").textContent = "Checking\u2026";
     const resp = await api("POST", "versahub/check", { spec: spec, origin: origin });
     if (seq !== checkSeq) return null; // a newer check is on its way
-    clearErrors();
     if (!resp.ok) {
+      clearErrors();
       $("vh-check-state").textContent = "";
       showError({ field: "", message: (resp.data && resp.data.message) || "The check failed (HTTP " + resp.status + ")." });
       return null;
     }
     const result = resp.data;
     lastResult = result;
-    renderShare(result);
     if (!result.valid) {
-      showError(result.error);
-      $("vh-check-state").textContent = "Fix the highlighted field.";
-    } else if (!result.decision.allowed) {
-      $("vh-check-state").textContent = "Not allowed on this site: " + result.decision.deny.map((f) => f.title).join("; ");
-    } else if (result.decision.warn.length) {
-      $("vh-check-state").textContent = result.decision.warn.length + " warning(s): you will be asked to confirm.";
-    } else {
-      $("vh-check-state").textContent = "Ready to launch.";
+      const errors = await otherErrors(spec, result.error, seq);
+      if (!errors) return null;
+      clearErrors();
+      renderShare(result);
+      for (const e of errors) showError(e);
+      $("vh-check-state").textContent = errors.length > 1
+        ? "Fix the " + errors.length + " highlighted fields." : "Fix the highlighted field.";
+      return result;
     }
+    clearErrors();
+    renderShare(result);
+    $("vh-check-state").textContent = checkState(result);
     return result;
   }
   function scheduleCheck() {
@@ -218,24 +286,69 @@
     checkTimer = setTimeout(check, 350);
   }
 
-  // ------------------------------------------------------------------ dialog
+  // ------------------------------------------------------------------ modal dialogs
+  // Native <dialog>s: focus starts on a given button, Tab stays inside, Escape cancels,
+  // focus returns where it was.
   function focusables(root) {
     return [...root.querySelectorAll("button, [href], input, select, textarea, [tabindex]:not([tabindex='-1'])")]
       .filter((n) => !n.disabled && !n.hidden && n.offsetParent !== null);
   }
-  let dialogResolve = null;
-  function closeDialog(choice) {
-    const d = $("vh-dialog");
-    if (d.open) d.close();
+  let modal = null; // {dialog, resolve, lastFocus}
+  function closeModal(choice) {
+    if (!modal) return;
+    const { dialog, resolve, lastFocus } = modal;
+    modal = null;
+    if (dialog.open) dialog.close();
     document.body.classList.remove("vh-modal-open");
-    const resolve = dialogResolve; dialogResolve = null;
     if (lastFocus && document.contains(lastFocus)) lastFocus.focus();
-    if (resolve) resolve(choice);
+    resolve(choice);
   }
-  function openDialog(result) {
+  function showModal(dialog, focusOn) {
+    if (modal) closeModal("cancel");
+    const lastFocus = document.activeElement;
+    document.body.classList.add("vh-modal-open");
+    if (typeof dialog.showModal === "function") dialog.showModal(); else dialog.setAttribute("open", "");
+    dialog.scrollTop = 0;
+    focusOn.focus({ preventScroll: true });
+    return new Promise((resolve) => { modal = { dialog: dialog, resolve: resolve, lastFocus: lastFocus }; });
+  }
+  function initModal(dialog, choices) {
+    dialog.addEventListener("cancel", (ev) => { ev.preventDefault(); closeModal("cancel"); }); // Escape
+    dialog.addEventListener("keydown", (ev) => {
+      if (ev.key === "Escape") { ev.preventDefault(); closeModal("cancel"); return; }
+      if (ev.key !== "Tab") return;
+      const items = focusables(dialog);
+      if (!items.length) return;
+      const first = items[0], last = items[items.length - 1];
+      if (ev.shiftKey && document.activeElement === first) { ev.preventDefault(); last.focus(); }
+      else if (!ev.shiftKey && document.activeElement === last) { ev.preventDefault(); first.focus(); }
+    });
+    for (const [id, choice] of Object.entries(choices)) {
+      $(id).addEventListener("click", () => closeModal(choice));
+    }
+  }
+  function renderFindings(ul, findings, denied) {
+    ul.textContent = "";
+    for (const f of findings) {
+      const li = el("li", { class: "vh-finding vh-sev-" + f.severity, "data-finding-id": f.id });
+      const head = el("p", { class: "vh-finding-head" });
+      head.appendChild(el("span", { class: "vh-sev" }, f.severity));
+      head.appendChild(el("strong", {}, " " + f.title));
+      li.appendChild(head);
+      li.appendChild(el("p", {}, f.message));
+      if (f.mitigation) {
+        const mit = el("p", { class: "vh-mitigation" });
+        mit.appendChild(el("span", { class: "vh-mit-label" }, denied ? "What to change: " : "To reduce the risk: "));
+        mit.appendChild(document.createTextNode(f.mitigation));
+        li.appendChild(mit);
+      }
+      li.appendChild(el("p", { class: "vh-muted vh-finding-id" }, "rule: " + f.id));
+      ul.appendChild(li);
+    }
+  }
+  function openRiskDialog(result) {
     const d = $("vh-dialog");
     const denied = !result.decision.allowed;
-    lastFocus = document.activeElement;
     $("vh-dialog-title").textContent = denied ? "This configuration is not allowed" : "Do you trust this configuration?";
     $("vh-dialog-intro").textContent = denied
       ? "The site's security policy refuses to start it. Each reason below says what to change."
@@ -251,54 +364,50 @@
     const dl = $("vh-dialog-summary");
     dl.textContent = "";
     for (const item of result.summary || []) {
-      const dt = el("dt", {}, item.label);
-      const dd = el("dd", { class: item.risk ? "vh-risk" : "" }, item.text);
-      dl.appendChild(dt); dl.appendChild(dd);
+      dl.appendChild(el("dt", {}, item.label));
+      dl.appendChild(el("dd", { class: item.risk ? "vh-risk" : "" }, item.text));
     }
     const findings = denied ? result.decision.deny : result.decision.warn;
     $("vh-dialog-findings-h").textContent = denied ? "Why it is refused" : "What could happen";
     const ul = $("vh-dialog-findings");
-    ul.textContent = "";
+    renderFindings(ul, findings, denied);
     if (!findings.length) ul.appendChild(el("li", {}, "The policy found nothing to warn about."));
-    for (const f of findings) {
-      const li = el("li", { class: "vh-finding vh-sev-" + f.severity, "data-finding-id": f.id });
-      const head = el("p", { class: "vh-finding-head" });
-      head.appendChild(el("span", { class: "vh-sev" }, f.severity));
-      head.appendChild(el("strong", {}, " " + f.title));
-      li.appendChild(head);
-      li.appendChild(el("p", {}, f.message));
-      const mit = el("p", { class: "vh-mitigation" });
-      mit.appendChild(el("span", { class: "vh-mit-label" }, denied ? "What to change: " : "To reduce the risk: "));
-      mit.appendChild(document.createTextNode(f.mitigation));
-      li.appendChild(mit);
-      li.appendChild(el("p", { class: "vh-muted vh-finding-id" }, "rule: " + f.id));
-      ul.appendChild(li);
-    }
     $("vh-d-proceed").hidden = denied;
     $("vh-d-trust").hidden = denied;
     d.dataset.state = denied ? "denied" : "warn";
-    document.body.classList.add("vh-modal-open");
-    if (typeof d.showModal === "function") d.showModal(); else d.setAttribute("open", "");
-    d.scrollTop = 0;
-    (denied ? $("vh-d-edit") : $("vh-d-cancel")).focus({ preventScroll: true });
-    return new Promise((resolve) => { dialogResolve = resolve; });
+    return showModal(d, denied ? $("vh-d-edit") : $("vh-d-cancel"));
   }
-  function initDialog() {
-    const d = $("vh-dialog");
-    d.addEventListener("cancel", (ev) => { ev.preventDefault(); closeDialog("cancel"); }); // Escape
-    d.addEventListener("keydown", (ev) => {
-      if (ev.key === "Escape") { ev.preventDefault(); closeDialog("cancel"); return; }
-      if (ev.key !== "Tab") return;
-      const items = focusables(d);
-      if (!items.length) return;
-      const first = items[0], last = items[items.length - 1];
-      if (ev.shiftKey && document.activeElement === first) { ev.preventDefault(); last.focus(); }
-      else if (!ev.shiftKey && document.activeElement === last) { ev.preventDefault(); first.focus(); }
-    });
-    $("vh-d-proceed").addEventListener("click", () => closeDialog("proceed"));
-    $("vh-d-trust").addEventListener("click", () => closeDialog("trust"));
-    $("vh-d-edit").addEventListener("click", () => closeDialog("edit"));
-    $("vh-d-cancel").addEventListener("click", () => closeDialog("cancel"));
+  function describeValue(field, v) {
+    if (v === null || v === undefined || v === "") {
+      return field === "urlpath" ? "(the server's default page)" : "(none)";
+    }
+    if (typeof v === "boolean") return v ? "yes" : "no";
+    if (field === "mounts" && Array.isArray(v)) {
+      if (!v.length) return "(none)";
+      return v.map((m) => m.volume + " at " + m.path + " (" + (m.mode === "rw" ? "read-write" : "read-only") + ")").join("; ");
+    }
+    if (field === "resources" && typeof v === "object") {
+      const parts = Object.entries(v).filter(([, x]) => x !== null && x !== undefined && x !== "")
+        .map(([k, x]) => (RESOURCE_LABELS[k] || k) + " " + x);
+      return parts.length ? parts.join(", ") : "(the site's defaults)";
+    }
+    if (Array.isArray(v)) return v.length ? v.join(", ") : "(none)";
+    if (typeof v === "object") return JSON.stringify(v);
+    return String(v);
+  }
+  function openDiffersDialog(answer) {
+    $("vh-differs-intro").textContent = "Your server \u201c" + answer.server_name +
+      "\u201d was created with another configuration. These settings differ:";
+    const tbody = $("vh-differs-rows");
+    tbody.textContent = "";
+    for (const d of answer.differences || []) {
+      const tr = el("tr", { "data-field": d.field });
+      tr.appendChild(el("th", { scope: "row" }, FIELD_LABELS[d.field] || d.field));
+      tr.appendChild(el("td", { class: "vh-diff-old" }, describeValue(d.field, d.old)));
+      tr.appendChild(el("td", { class: "vh-diff-new" }, describeValue(d.field, d.new)));
+      tbody.appendChild(tr);
+    }
+    return showModal($("vh-differs"), $("vh-x-cancel"));
   }
 
   // ------------------------------------------------------------------ launching
@@ -307,14 +416,16 @@
     $("vh-create").setAttribute("aria-expanded", "true");
     if (focus) $("f-repo").focus();
   }
-  function userOptions(result) {
-    // The spawner (versahub.hub) re-validates the spec and re-asks OPA with this origin;
-    // the confirmation only counts for exactly this spec_id and these warning ids.
+  function requestSpec(result) {
+    // The canonical spec of the check, without its derived keys and without an empty name
+    // (the hub then reopens the server that already has this configuration).
     const spec = Object.assign({}, result.spec);
-    delete spec.source; delete spec.spec_id;
-    return { spec: spec, confirmation: result.confirmation, origin: result.origin };
+    delete spec.source; delete spec.spec_id; delete spec.provider;
+    if (!spec.server_name) delete spec.server_name;
+    return spec;
   }
-  async function launch() {
+  async function launch(options) {
+    const force = !!(options && options.forceDialog);
     clearTimeout(checkTimer);
     const result = await check();
     if (!result) return;
@@ -323,78 +434,123 @@
       if (t.input) t.input.focus(); else $("vh-form-error").focus();
       return;
     }
-    const needDialog = !result.decision.allowed ||
+    if (isUnavailable(result.decision)) {
+      showError({ field: "", message: UNAVAILABLE_TEXT });
+      $("vh-form-error").focus();
+      return;
+    }
+    const needDialog = force || !result.decision.allowed ||
       ((result.requires_confirmation || (result.origin && result.origin.external)) && !result.trusted);
     if (needDialog) {
-      const choice = await openDialog(result);
+      const choice = await openRiskDialog(result);
       if (choice === "edit") { showForm(true); return; }
       if (choice !== "proceed" && choice !== "trust") return;
       if (choice === "trust") {
-        const t = await api("POST", "versahub/trust", { spec: readSpecForTrust(result), origin: result.origin });
-        if (!t.ok) { showError({ field: "", message: "Could not remember this configuration (HTTP " + t.status + ")." }); }
+        const t = await api("POST", "versahub/trust", { spec: requestSpec(result), origin: result.origin });
+        if (!t.ok) showError({ field: "", message: "Could not remember this configuration (HTTP " + t.status + ")." });
         loadTrusted();
       }
     }
-    await start(result);
+    await start(result, null);
   }
-  function readSpecForTrust(result) {
-    const spec = Object.assign({}, result.spec);
-    delete spec.source; delete spec.spec_id;
-    return spec;
-  }
-  async function start(result) {
-    const name = result.spec.server_name || result.suggested_server_name;
-    const spec = Object.assign({}, result, { spec: Object.assign({}, result.spec, { server_name: name }) });
+  function setProgressAddress(name) {
     const url = new URL(location.href);
     url.pathname = BASE + "home";
-    url.search = "?progress=" + enc(name);
+    url.search = name ? "?progress=" + enc(name) : "";
     history.replaceState(null, "", url.toString());
-    showProgress(name);
-    // The hub answers when the server is ready or after its slow_spawn_timeout; progress
-    // events are read meanwhile, and again after a reload (the hub keeps them).
-    const posting = api("POST", "users/" + enc(USER) + "/servers/" + enc(name), userOptions(spec));
-    const early = setTimeout(async () => {
-      const srv = await serverModel(name);
-      if (srv && (srv.pending || srv.ready)) watchProgress(name, result.spec.urlpath || "");
-    }, 500);
-    setTimeout(loadServers, 800);
-    const resp = await posting;
-    loadServers();
-    if (!resp.ok && !(resp.status === 400 && /already (running|pending)/i.test((resp.data && resp.data.message) || ""))) {
-      clearTimeout(early);
-      if (events) events.close();
-      progressFailed("The hub refused to start the server: " + ((resp.data && resp.data.message) || ("HTTP " + resp.status)));
-      history.replaceState(null, "", BASE + "home");
-      return;
-    }
-    clearTimeout(early);
-    if (!watching && !navigating) watchProgress(name, result.spec.urlpath || "");
   }
-  function progressFailed(message) {
-    renderPhases("waiting", true);
-    $("vh-progress-message").textContent = message;
-    $("vh-log").appendChild(document.createTextNode(message + "\n"));
-    $("vh-progress-edit").hidden = false;
+  async function start(result, action) {
+    const body = { spec: requestSpec(result), origin: result.origin };
+    if (result.confirmation) body.confirmation = result.confirmation;
+    if (action) body.action = action;
+    const name = body.spec.server_name || "";
+    showProgress(name);
+    if (name) setProgressAddress(name);
+    // While the hub answers (it waits up to its slow_spawn_timeout), show the events of a
+    // start that is under way; the answer decides what happens next.
+    const gen = name ? followProgress(name, { passive: true }) : ++pollGen;
+    const resp = await api("POST", "versahub/launch", body);
+    if (gen === pollGen) pollGen++; // stop the passive follower
     loadServers();
+    await handleAnswer(resp, result);
+  }
+  async function handleAnswer(resp, result) {
+    const answer = resp.data || {};
+    const name = answer.server_name || "";
+    switch (typeof answer.status === "string" ? answer.status : "") {
+      case "ready":
+      case "starting":
+        setProgressAddress(name);
+        $("vh-progress-name").textContent = "\u201c" + name + "\u201d";
+        followProgress(name, { passive: false });
+        return;
+      case "differs": {
+        hideProgress();
+        const choice = await openDiffersDialog(answer);
+        if (choice === "update" || choice === "open") { await start(result, choice); return; }
+        showForm(true);
+        return;
+      }
+      case "invalid":
+        hideProgress();
+        showForm(false);
+        clearErrors();
+        (showError(answer.error || { field: "", message: answer.message || "Invalid configuration." }) || $("vh-form-error")).focus();
+        return;
+      case "confirmation-required":
+        // The decision changed since the page checked (a new policy, a revoked trust).
+        hideProgress();
+        showForm(false);
+        await launch({ forceDialog: true });
+        return;
+      case "denied":
+        showFailure(name, {
+          text: "The site's security policy refuses to start this configuration. Each reason says what to change.",
+          findings: (answer.decision && answer.decision.deny) || [],
+        });
+        return;
+      case "unavailable":
+        showFailure(name, { text: UNAVAILABLE_TEXT });
+        return;
+      case "refused":
+        showFailure(name, { text: "The server was not started: " + (answer.message || "HTTP " + resp.status) });
+        return;
+      case "failed": {
+        const doc = name ? await launchState(name) : null;
+        if (doc) renderEvents(doc);
+        showFailure(name, Object.assign({}, doc || {}, answer));
+        return;
+      }
+      default:
+        showFailure(name, { text: "The launch did not go through: " + ((answer && answer.message) || "HTTP " + resp.status) });
+    }
+  }
+  function hideProgress() {
+    pollGen++;
+    $("vh-progress").hidden = true;
+    setProgressAddress("");
   }
   function showProgress(name) {
     for (const id of ["vh-form", "vh-catalogue"]) $(id).hidden = true;
     $("vh-progress").hidden = false;
-    $("vh-progress-name").textContent = "\u201c" + name + "\u201d";
+    $("vh-progress").dataset.state = "starting";
+    $("vh-progress-h").firstChild.textContent = "Starting ";
+    $("vh-progress-name").textContent = name ? "\u201c" + name + "\u201d" : "your server";
     $("vh-progress-edit").hidden = true;
+    $("vh-failure").hidden = true;
     $("vh-log").textContent = "";
-    $("vh-progress-message").textContent = "Asking the hub to start it\u2026";
+    $("vh-log").dataset.sig = "";
+    $("vh-progress-message").textContent = "Checking the configuration and looking for its image\u2026";
+    setBar(0);
     renderPhases("waiting", false);
     $("vh-progress").scrollIntoView();
     $("vh-progress-h").setAttribute("tabindex", "-1");
     $("vh-progress-h").focus({ preventScroll: true });
   }
-  function serverTarget(serverUrl, urlpath) {
-    // Open urlpath inside the server, and nowhere else.
-    const base = new URL(serverUrl, location.origin);
-    const target = new URL((urlpath || "").replace(/^\/+/, ""), base);
-    if (target.origin !== location.origin || !target.pathname.startsWith(base.pathname)) return base.toString();
-    return target.toString();
+  function setBar(value) {
+    const v = Math.max(0, Math.min(100, Number(value) || 0));
+    $("vh-progress-bar").setAttribute("aria-valuenow", String(v));
+    $("vh-progress-bar").firstElementChild.style.width = v + "%";
   }
   function renderPhases(current, failed) {
     const ol = $("vh-phases");
@@ -403,81 +559,144 @@
     PHASES.forEach((p, i) => {
       let state = i < idx ? "done" : i === idx ? "current" : "todo";
       if (failed && i === idx) state = "failed";
-      const li = el("li", { class: "vh-phase vh-phase-" + state }, p);
+      const li = el("li", { class: "vh-phase vh-phase-" + state, "data-phase": p }, p);
       if (state === "current") li.setAttribute("aria-current", "step");
+      if (state === "failed") li.setAttribute("aria-label", p + " (failed)");
       ol.appendChild(li);
     });
   }
-  function guessPhase(ev) {
-    if (ev.phase) return ev.phase;
-    if (ev.ready) return "ready";
-    const prefix = /^([a-z]+): /.exec(ev.message || ""); // versahub.hub: "<phase>: message"
-    if (prefix && PHASES.includes(prefix[1])) return prefix[1] === "ready" ? "launching" : prefix[1];
-    const msg = (ev.message || "").toLowerCase();
-    if (/pull|fetch|clon|resolv/.test(msg)) return "fetching";
-    if (/build|step \d/.test(msg)) return "building";
-    if (/push/.test(msg)) return "pushing";
-    if (/built|cache hit|found image/.test(msg)) return "built";
-    if (/start|launch|container|spawn/.test(msg)) return "launching";
+  function lastPhase(events) {
+    for (let i = events.length - 1; i >= 0; i--) {
+      if (PHASES.includes(events[i].phase)) return events[i].phase;
+    }
     return "waiting";
   }
-  async function watchProgress(name, urlpath) {
-    if (watching) return;
-    watching = true;
-    if ($("vh-progress").hidden) showProgress(name);
-    $("vh-log").textContent = "";
-    let phase = "waiting";
-    const srv = await serverModel(name);
-    const known = srv && specOf(srv.user_options);
-    if (!urlpath && known && known.urlpath) urlpath = known.urlpath;
-    if (srv && srv.ready) {
-      navigating = true;
-      renderPhases("ready", false);
-      $("vh-progress-message").textContent = "Ready. Opening " + (urlpath || "the server") + "\u2026";
-      location.assign(serverTarget(srv.url, urlpath));
+  function renderEvents(doc) {
+    const events = (doc.events || []).filter((e) => !e.final);
+    const log = $("vh-log");
+    const last = events[events.length - 1];
+    const sig = events.length + "|" + (events[0] ? events[0].message : "") + "|" + (last ? last.message : "");
+    if (log.dataset.sig !== sig) {
+      log.dataset.sig = sig;
+      log.textContent = events.map((e) => "[" + (e.phase || "") + "] " + (e.message || "")).join("\n");
+      log.scrollTop = log.scrollHeight;
+    }
+    if (!last) return;
+    if (last.phase !== "failed") {
+      renderPhases(lastPhase(events), false);
+      if (typeof last.progress === "number") setBar(last.progress);
+      if (last.message) $("vh-progress-message").textContent = last.message;
+    }
+  }
+  async function launchState(name) {
+    const r = await api("GET", "versahub/launch/" + enc(name));
+    return r.ok ? r.data : null;
+  }
+  function followProgress(name, opts) {
+    // Poll GET /hub/api/versahub/launch/<server> until the server is ready or the launch
+    // failed. A passive follower (while the launch request is still being answered) only
+    // shows a start that is under way: what it sees otherwise may be an earlier launch.
+    const gen = ++pollGen;
+    const passive = !!(opts && opts.passive);
+    (async () => {
+      let quiet = 0;
+      if (passive) await sleep(POLL_MS);
+      while (gen === pollGen) {
+        const r = await api("GET", "versahub/launch/" + enc(name));
+        if (gen !== pollGen) return;
+        const doc = r.ok ? r.data : null;
+        if (doc && doc.status === "starting") {
+          quiet = 0;
+          renderEvents(doc);
+        } else if (!passive && doc && doc.status === "ready") {
+          renderEvents(doc);
+          openServer(doc.url);
+          return;
+        } else if (!passive && doc && doc.status === "failed") {
+          renderEvents(doc);
+          showFailure(name, doc);
+          return;
+        } else if (!passive && ++quiet >= 6) {
+          const why = r.status === 404 ? "The hub has no launch of \u201c" + name + "\u201d." :
+            doc && doc.status === "stopped" ? "\u201c" + name + "\u201d is stopped: it is not starting (see My servers)." :
+            "The hub does not answer (" + ((r.data && r.data.message) || "HTTP " + r.status) + "); reload to try again.";
+          showFailure(name, { text: why, quiet: true });
+          return;
+        }
+        await sleep(POLL_MS);
+      }
+    })();
+    return gen;
+  }
+  function showFailure(name, doc) {
+    pollGen++;
+    $("vh-progress").hidden = false;
+    for (const id of ["vh-form", "vh-catalogue"]) $(id).hidden = true;
+    $("vh-progress").dataset.state = "failed";
+    $("vh-progress-h").firstChild.textContent = "Could not start ";
+    $("vh-progress-name").textContent = name ? "\u201c" + name + "\u201d" : "your server";
+    const events = (doc.events || []).filter((e) => !e.final);
+    if (!doc.quiet) {
+      let phase = doc.failed_phase && PHASES.includes(doc.failed_phase) ? doc.failed_phase : lastPhase(events);
+      if (phase === "ready") phase = "launching";
+      renderPhases(phase, true);
+    }
+    // "The image could not be built: repo2docker failed (exit 1); last lines:\n…": the
+    // first line is the reason, the rest is the tail of the build log.
+    const message = doc.text || doc.message || "The launch failed.";
+    const cut = message.indexOf("\n");
+    $("vh-failure-text").textContent = cut < 0 ? message : message.slice(0, cut);
+    $("vh-failure-log").textContent = cut < 0 ? "" : message.slice(cut + 1);
+    $("vh-failure-log").hidden = cut < 0;
+    const findings = doc.findings || [];
+    renderFindings($("vh-failure-findings"), findings, true);
+    $("vh-failure-findings").hidden = !findings.length;
+    $("vh-failure").hidden = false;
+    $("vh-progress-message").textContent = "";
+    $("vh-progress-edit").hidden = false;
+    $("vh-failure").focus({ preventScroll: false });
+    loadServers();
+  }
+  function openServer(url) {
+    // Only ever a page of this hub (the hub's url is the server's urlpath, inside it).
+    const target = new URL(url || "", location.origin);
+    if (target.origin !== location.origin || !target.pathname.includes("/user/")) {
+      showFailure("", { text: "The hub answered with an unexpected address; open the server from My servers." });
       return;
     }
-    if (events) events.close();
-    events = null;
-    const src = BASE + "api/users/" + enc(USER) + "/servers/" + enc(name) + "/progress?_xsrf=" + enc(jh.xsrf_token || "");
-    events = new EventSource(src);
-    events.onmessage = (msg) => {
-      let ev; try { ev = JSON.parse(msg.data); } catch (e) { return; }
-      if (ev.phase && PHASES.includes(ev.phase)) phase = ev.phase; else {
-        const g = guessPhase(ev); if (PHASES.indexOf(g) > PHASES.indexOf(phase)) phase = g;
+    renderPhases("ready", false);
+    setBar(100);
+    $("vh-progress-message").textContent = "Ready. Opening " + target.pathname + "\u2026";
+    location.assign(target.toString());
+  }
+
+  // ------------------------------------------------------------------ catalogue
+  async function markCatalogue() {
+    // Say before any click which entries this user may not launch (the same check the hub
+    // runs at launch time; the hub still enforces).
+    const cards = [...document.querySelectorAll(".vh-card[data-entry]")];
+    await Promise.all(cards.map(async (card) => {
+      const entry = (DATA.catalogue || []).find((e) => e.id === card.dataset.entry);
+      if (!entry) return;
+      const r = await api("POST", "versahub/check", { spec: requestSpec(entry), origin: { external: false, referrer: null } });
+      if (!r.ok || !r.data) return;
+      let why = null;
+      if (!r.data.valid) why = "Not available: " + r.data.error.message;
+      else if (isUnavailable(r.data.decision)) why = "Not available right now: the policy engine is unavailable (try again later).";
+      else if (!r.data.decision.allowed) {
+        const first = r.data.decision.deny[0];
+        why = "Not available to you: " + (first ? first.title : "refused by the site's policy");
       }
-      if (ev.failed) { renderPhases(phase, true); } else renderPhases(phase, false);
-      if (typeof ev.progress === "number") {
-        $("vh-progress-bar").setAttribute("aria-valuenow", String(ev.progress));
-        $("vh-progress-bar").firstElementChild.style.width = Math.max(0, Math.min(100, ev.progress)) + "%";
-      }
-      if (ev.message) {
-        $("vh-progress-message").textContent = ev.message;
-        $("vh-log").appendChild(document.createTextNode(ev.message + "\n"));
-        $("vh-log").scrollTop = $("vh-log").scrollHeight;
-      }
-      if (ev.failed) {
-        events.close();
-        watching = false;
-        $("vh-progress-message").textContent = "The launch failed: " + (ev.message || "see the log");
-        $("vh-progress-edit").hidden = false;
-        loadServers();
-      } else if (ev.ready) {
-        events.close();
-        navigating = true;
-        renderPhases("ready", false);
-        $("vh-progress-message").textContent = "Ready. Opening " + (urlpath || "the server") + "\u2026";
-        location.assign(serverTarget(ev.url, urlpath));
-      }
-    };
-    events.onerror = () => {
-      if (events.readyState === EventSource.CLOSED && !navigating) {
-        watching = false;
-        $("vh-progress-message").textContent = "The hub sends no progress for this server: it is not starting (see My servers), or the connection was lost (reload to reconnect).";
-        $("vh-progress-edit").hidden = false;
-        loadServers();
-      }
-    };
+      if (!why) return;
+      const note = card.querySelector(".vh-unavailable");
+      note.textContent = why;
+      note.hidden = false;
+      card.classList.add("vh-card-unavailable");
+      const use = card.querySelector(".vh-use");
+      use.disabled = true;
+      use.setAttribute("aria-describedby", note.id);
+    }));
+    document.body.dataset.catalogueChecked = "true";
   }
 
   // ------------------------------------------------------------------ my servers / trust
@@ -487,16 +706,18 @@
     if (userOptions.repo) return userOptions;
     return null;
   }
-  async function serverModel(name) {
-    const resp = await api("GET", "users/" + enc(USER) + "?include_stopped_servers=1");
-    if (!resp.ok) return null;
-    return (resp.data.servers || {})[name] || null;
-  }
   function button(label, cls, onclick, aria) {
     const b = el("button", { type: "button", class: "btn btn-sm " + cls }, label);
     if (aria) b.setAttribute("aria-label", aria);
     b.addEventListener("click", onclick);
     return b;
+  }
+  function serverTarget(serverUrl, urlpath) {
+    // Open urlpath inside the server, and nowhere else.
+    const base = new URL(serverUrl, location.origin);
+    const target = new URL((urlpath || "").replace(/^\/+/, ""), base);
+    if (target.origin !== location.origin || !target.pathname.startsWith(base.pathname)) return base.toString();
+    return target.toString();
   }
   async function loadServers() {
     const resp = await api("GET", "users/" + enc(USER) + "?include_stopped_servers=1");
@@ -516,9 +737,10 @@
         sw.appendChild(document.createTextNode(" @ " + (spec.ref || "HEAD")));
       } else sw.textContent = "\u2014";
       tr.appendChild(sw);
-      const state = s.ready ? "running" : s.pending ? s.pending + "\u2026" : s.stopped || !s.started ? "stopped" : "stopped";
+      const state = s.ready ? "running" : s.pending ? s.pending + "\u2026" : "stopped";
       tr.appendChild(el("td", { class: "vh-state vh-state-" + state.replace("\u2026", "") }, state));
       const actions = el("td", { class: "vh-row-actions" });
+      const named = spec ? Object.assign({}, spec, { server_name: s.name }) : null;
       if (s.ready) {
         const a = el("a", { class: "btn btn-sm btn-primary", href: serverTarget(s.url, spec ? spec.urlpath : "") }, "Open");
         a.setAttribute("aria-label", "Open " + s.name);
@@ -527,15 +749,17 @@
           await api("DELETE", "users/" + enc(USER) + "/servers/" + enc(s.name)); loadServers();
         }, "Stop " + s.name));
       } else if (s.pending) {
-        actions.appendChild(button("Progress", "btn-outline-primary", () => watchProgress(s.name, spec ? spec.urlpath : ""), "Show progress of " + s.name));
-      } else if (spec) {
-        actions.appendChild(button("Start", "btn-primary", () => { fillForm(spec); showForm(false); launch(); }, "Start " + s.name));
+        actions.appendChild(button("Progress", "btn-outline-primary", () => {
+          showProgress(s.name); setProgressAddress(s.name); followProgress(s.name, { passive: false });
+        }, "Show progress of " + s.name));
+      } else if (named) {
+        actions.appendChild(button("Start", "btn-primary", () => { fillForm(named); showForm(false); launch(); }, "Start " + s.name));
       }
-      if (spec) {
-        actions.appendChild(button("Edit", "btn-outline-primary", () => { fillForm(spec); showForm(true); scheduleCheck(); }, "Edit " + s.name));
+      if (named) {
+        actions.appendChild(button("Edit", "btn-outline-primary", () => { fillForm(named); showForm(true); scheduleCheck(); }, "Edit " + s.name));
         actions.appendChild(button("Share link", "btn-outline-secondary", async () => {
-          const r = await api("POST", "versahub/check", { spec: readSpecForTrust({ spec: spec }), origin: { external: false } });
-          if (r.ok && r.data.valid) { await copyText(r.data.launch_url); $("vh-copied").textContent = "Launch link of " + s.name + " copied."; fillForm(spec); showForm(false); renderShare(r.data); }
+          const r = await api("POST", "versahub/check", { spec: requestSpec({ spec: named }), origin: { external: false } });
+          if (r.ok && r.data.valid) { await copyText(r.data.launch_url); $("vh-copied").textContent = "Launch link of " + s.name + " copied."; fillForm(named); showForm(false); renderShare(r.data); }
         }, "Copy the launch link of " + s.name));
       }
       if (!s.ready && !s.pending) {
@@ -570,7 +794,8 @@
 
   // ------------------------------------------------------------------ wiring
   function init() {
-    initDialog();
+    initModal($("vh-dialog"), { "vh-d-proceed": "proceed", "vh-d-trust": "trust", "vh-d-edit": "edit", "vh-d-cancel": "cancel" });
+    initModal($("vh-differs"), { "vh-x-update": "update", "vh-x-open": "open", "vh-x-cancel": "cancel" });
     $("vh-create").addEventListener("click", () => {
       const open = $("vh-form").hidden;
       $("vh-form").hidden = !open;
@@ -604,20 +829,21 @@
       });
     }
     $("vh-progress-back").addEventListener("click", () => {
-      if (events) events.close();
-      watching = false;
-      $("vh-progress").hidden = true;
-      history.replaceState(null, "", BASE + "home");
+      hideProgress();
       loadServers();
     });
-    $("vh-progress-edit").addEventListener("click", () => { $("vh-progress").hidden = true; showForm(true); });
+    $("vh-progress-edit").addEventListener("click", () => { hideProgress(); showForm(true); });
     loadServers();
     loadTrusted();
+    markCatalogue();
 
     const params = new URLSearchParams(location.search);
     const launchData = DATA.launch;
     if (params.get("progress")) {
-      watchProgress(params.get("progress"), "");
+      // A reload while a server starts: follow its launch again (the hub keeps the events).
+      const name = params.get("progress");
+      showProgress(name);
+      followProgress(name, { passive: false });
     } else if (launchData) {
       origin = launchData.origin || { external: true, referrer: null };
       if (launchData.error) {
