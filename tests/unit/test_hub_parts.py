@@ -12,7 +12,7 @@ from dockerspawner import DockerSpawner
 from versahub.errors import InputError
 from versahub.hub.config import CULLER_SCOPES, hub_extra_settings
 from versahub.hub.credentials import DEFAULT_SCOPES, credentials_document
-from versahub.hub.culling import due
+from versahub.hub.culling import due, limits_of
 from versahub.hub.docker import docker_traits
 from versahub.hub.network import CHAIN, network_specs, offline_firewall_rules
 from versahub.launch.plan import Layout, Limits, make_plan
@@ -241,3 +241,22 @@ def test_stale_guest(user: dict, stale: bool) -> None:
     from versahub.hub.culling import stale_guest
 
     assert stale_guest(user, _NOW, grace=60) is stale
+
+
+@pytest.mark.parametrize(
+    ("options", "idle"),
+    [
+        pytest.param(
+            {"spec": {"repo": REPO, "resources": {"idle_timeout": "10m"}}}, 600, id="stored-spec"
+        ),
+        pytest.param(
+            {"public_copy_of": {"owner": "a", "server": "b"}},
+            4 * 3600,
+            id="public-copy-site-default",
+        ),
+        pytest.param({"spec": {"repo": "ext::sh"}}, 4 * 3600, id="unparsable-site-default"),
+        pytest.param(None, 4 * 3600, id="nothing-stored"),
+    ],
+)
+def test_culler_limits_come_from_the_stored_request(options: Any, idle: int) -> None:
+    assert limits_of(options, site_from_mapping({})).idle_timeout_seconds == idle

@@ -26,8 +26,9 @@ from urllib.parse import quote
 
 import aiohttp
 
-from versahub.launch.plan import Limits, effective_limits
-from versahub.site.config import load_site
+from versahub.launch.plan import Limits, default_limits, effective_limits
+from versahub.launch.request import stored_spec
+from versahub.site.source import site_file
 
 log = logging.getLogger("versahub.culling")
 
@@ -86,17 +87,11 @@ async def iter_users(
 
 
 def limits_of(user_options: Mapping[str, Any] | None, site: Any) -> Limits:
-    """Effective limits of a server from its stored request; the site's caps when unknown."""
-    from versahub.errors import InputError
-    from versahub.hub.spawner import split_request
-    from versahub.spec import parse_spec
-
-    try:
-        raw, _, _ = split_request(user_options or {})
-        raw = {k: v for k, v in raw.items() if k != "server_name"}
-        spec = parse_spec(raw)
-    except (InputError, TypeError, ValueError):
-        spec = parse_spec({"repo": "https://example.invalid/unknown"})
+    """Effective limits of a server from its stored request (read by the launch service's
+    own request parser); the site's default caps when it has none or it no longer parses."""
+    spec = stored_spec(user_options, owner=None)
+    if spec is None:
+        return default_limits(site)
     return effective_limits(spec, site)
 
 
@@ -177,14 +172,15 @@ async def remove_stale_guests(
     return removed
 
 
-async def run(site_file: str, cull_every: float) -> None:
-    site = load_site(site_file)
+async def run(site_path: str, cull_every: float) -> None:
+    source = site_file(site_path)
     api_url = os.environ["JUPYTERHUB_API_URL"].rstrip("/")
     headers = {"Authorization": f"token {os.environ['JUPYTERHUB_API_TOKEN']}"}
     async with aiohttp.ClientSession(headers=headers) as session:
         while True:
             try:
-                await cull_once(session, api_url, site)
+                # the site as site.yaml says now (caps edited without a restart apply)
+                await cull_once(session, api_url, source.current())
                 await remove_stale_guests(
                     session, api_url, grace=max(MIN_GUEST_GRACE, 5 * cull_every)
                 )

@@ -175,6 +175,11 @@ def _default_limits(site: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def default_limits(site: Any) -> Limits:
+    """The site's ``policy.caps.default``: the limits of a server whose spec is unknown."""
+    return Limits(**_default_limits(_site_data(site)))
+
+
 def effective_limits(spec: Any, site: Any) -> Limits:
     """The spec's limits where given, the site's ``policy.caps.default`` elsewhere."""
     defaults = _default_limits(_site_data(site))
