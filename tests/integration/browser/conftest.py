@@ -68,8 +68,17 @@ def start_hub(root: Path, env: Mapping[str, str] | None = None) -> LaunchPageHub
 # Module scope, not session: Playwright's sync API keeps an asyncio loop running in the
 # main thread while it is open, which would break every async test collected after these.
 @pytest.fixture(scope="module")
-def web_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebHub]:
-    hub = start_hub(tmp_path_factory.mktemp("web-hub"))
+def web_hub_env() -> dict[str, str]:
+    """Extra environment of the operator who starts the hub; a test module may override it
+    (e.g. ``GIT_SSL_CAINFO`` for a git server with its own CA)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def web_hub(
+    tmp_path_factory: pytest.TempPathFactory, web_hub_env: dict[str, str]
+) -> Iterator[WebHub]:
+    hub = start_hub(tmp_path_factory.mktemp("web-hub"), web_hub_env)
     try:
         yield hub
     finally:
