@@ -1,11 +1,15 @@
 """Helpers for the spawning tests: a real OPA + JupyterHub + proxy on loopback, real Docker.
 
-``HubUnderTest`` writes a site.yaml and a jupyterhub_config.py that applies both the lead's
-``hub_settings`` and ``versahub.hub.config.hub_extra_settings`` (plus one test service token
-with admin scopes), starts OPA with the repository's real policies and the hub, and stops
-both. ``seed_cached_image`` puts an image into the local cache under the exact name and
-cache-key label ``versahub.images`` computes for (repo, commit), so that launches are cache
-hits without any network. Test helper, not product code.
+``HubUnderTest`` is ``site_support.SiteUnderTest`` with the spawning tests' site (demo users
+alice, bob, carol and admin; volumes home and teaching; trusted binder-examples) and their
+helpers: launch a spec through the REST API, wait, stop, find the container, run a probe in
+it. The hub is started exactly as ``versahub up`` starts it. ``seed_cached_image`` puts an
+image into the local cache under the exact name and cache-key label ``versahub.images``
+computes for (repo, commit), so that launches are cache hits without any network.
+
+``HubUnderTest(root, stock_image=...)`` is the benchmark's baseline instead: stock
+JupyterHub + DockerSpawner (not VersaHub), with a stock configuration of its own.
+Test helper, not product code.
 """
 
 from __future__ import annotations
@@ -14,8 +18,6 @@ import asyncio
 import hashlib
 import json
 import os
-import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,28 +25,26 @@ import time
 from pathlib import Path
 from typing import Any
 
-import requests
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # site_support
 
-from versahub.app.hubconfig import REPO_ROOT, find_chp
+import requests
+from site_support import SiteUnderTest, free_port
+
+from versahub.app.hubconfig import HubPaths, find_chp
+from versahub.app.processes import Component, http_status, start_process, wait_until
 from versahub.images.builder import ImageBuilder
 from versahub.images.config import ImagesConfig
 from versahub.images.engine import DockerEngine, docker_cli
 from versahub.images.names import CACHE_KEY_LABEL
 from versahub.policy import PolicyClient, build_input, confirmation_hash
-from versahub.policy.data import render_site_data, write_site_data
-from versahub.policy.server import find_opa, opa_command
-from versahub.site.config import load_site
+from versahub.site.config import Site, load_site
 
 REPO = "https://github.com/binder-examples/requirements"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 HUB_IP = "172.17.0.1"
+USERS = ["alice", "bob", "carol", "admin"]
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+__all__ = ["COMMIT", "REPO", "HubUnderTest", "free_port", "seed_cached_image", "sha"]
 
 
 def seed_cached_image(repo: str = REPO, commit: str = COMMIT) -> str:
@@ -72,50 +72,23 @@ def seed_cached_image(repo: str = REPO, commit: str = COMMIT) -> str:
     return str(ref)
 
 
-class HubUnderTest:
+class HubUnderTest(SiteUnderTest):
     def __init__(
         self, root: Path, *, cull_every: int = 2, volumes: dict | None = None,
         stock_image: str | None = None, policy: dict[str, Any] | None = None,
-        images_config: dict[str, Any] | None = None, env: dict[str, str] | None = None,
+        images: dict[str, Any] | None = None, env: dict[str, str] | None = None,
     ) -> None:  # fmt: skip
-        """``policy`` is merged over the test site's ``policy``; ``images_config`` becomes
-        ``VersaHubDockerSpawner.images_config``; ``env`` is added to the hub's environment."""
-        self.root = root
+        """``policy`` is merged over the test site's ``policy``; ``images`` is the site's
+        ``images:`` section; ``env`` is the environment of the operator starting the hub."""
         self.stock_image = stock_image
-        self.policy = dict(policy or {})
-        self.images_config = dict(images_config or {})
-        self.env = dict(env or {})
-        self.port = free_port()
-        while True:  # the proxy API listens on port + 1
-            try:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", self.port + 1))
-                break
-            except OSError:
-                self.port = free_port()
-        self.hub_port = free_port(HUB_IP)
-        self.opa_port = free_port()
-        self.token = secrets.token_hex(16)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.cull_every = cull_every
-        self.volumes = volumes
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.log = root / "hub.log"
-
-    def write_files(self) -> Path:
-        state = self.root / "state"
-        site = {
+        doc: dict[str, Any] = {
             "hub": {
-                "url": self.url,
-                "internal_ip": HUB_IP,
-                "internal_port": self.hub_port,
-                "cull_every": self.cull_every,
+                "cull_every": cull_every,
                 "admin_users": ["admin"],
-                "auth": {"kind": "demo", "users": ["alice", "bob", "carol", "admin"]},
+                "auth": {"kind": "demo", "users": USERS},
             },
-            "opa": {"address": f"127.0.0.1:{self.opa_port}", "timeout": 2.0},
-            "state_dir": str(state),
-            "volumes": self.volumes
+            "opa": {"timeout": 2.0},
+            "volumes": volumes
             or {
                 "home": {"kind": "home", "read": {"users": ["*"]}, "write": {"users": ["*"]}},
                 "teaching": {
@@ -133,117 +106,57 @@ class HubUnderTest:
                     }
                 },
                 "large_request": {"memory": "1G", "cpu": 1.5},
-                **self.policy,
+                **(policy or {}),
             },
         }  # fmt: skip
-        site_file = self.root / "site.yaml"
-        site_file.write_text(yaml.safe_dump(site))
-        (self.root / "hub").mkdir(exist_ok=True)
-        (state / "hub").mkdir(parents=True, exist_ok=True)
-        config = self.root / "hub" / "jupyterhub_config.py"
+        if images:
+            doc["images"] = dict(images)
+        super().__init__(root, doc, env=env)
+
+    def start(self) -> HubUnderTest:
+        super().start()
+        return self
+
+    def start_hub(self, site: Site, paths: HubPaths) -> Component:
+        if not self.stock_image:
+            return super().start_hub(site, paths)
+        return self.start_stock_hub(site, paths)
+
+    def start_stock_hub(self, site: Site, paths: HubPaths) -> Component:
+        """Stock JupyterHub + DockerSpawner launching ``stock_image`` (the benchmark's
+        baseline): VersaHub's base hub settings, none of its spawning."""
+        config = paths.hub / "stock_jupyterhub_config.py"
         config.write_text(
             f"""
 from versahub.site.config import load_site
-from versahub.app.hubconfig import HubPaths, apply_settings, find_chp, hub_settings, site_settings
+from versahub.app.hubconfig import HubPaths, apply_settings, find_chp, hub_settings
 
-site = load_site({str(site_file)!r})
+site = load_site({str(site.path)!r})
 paths = HubPaths(site.state_dir)
-STOCK_IMAGE = {self.stock_image!r}
-if STOCK_IMAGE:  # stock JupyterHub + DockerSpawner, for the benchmark's baseline
-    apply_settings(c, hub_settings(site, paths=paths, demo_password="pw", chp=find_chp()))
-    c.JupyterHub.hub_bind_url = "http://{HUB_IP}:{self.hub_port}"
-    c.JupyterHub.spawner_class = "dockerspawner.DockerSpawner"
-    c.DockerSpawner.image = STOCK_IMAGE
-    c.DockerSpawner.remove = True
-    c.DockerSpawner.pull_policy = "never"
-    c.Spawner.http_timeout = 60  # as VersaHub's settings
-    c.Spawner.start_timeout = 900
-    c.JupyterHub.services = []
-    c.JupyterHub.load_roles = []
-else:  # exactly what `versahub up` configures (versahub.app.hubconfig.configure)
-    apply_settings(c, site_settings(site, paths=paths, demo_password="pw", chp=find_chp()))
-    c.VersaHubDockerSpawner.images_config = {self.images_config!r}
-c.JupyterHub.services.append({{"name": "tests", "api_token": {self.token!r}}})
-c.JupyterHub.load_roles.append({{
-    "name": "tests", "services": ["tests"],
-    "scopes": ["admin:users", "admin:servers", "access:servers", "tokens", "shares",
-               "admin:groups", "read:roles"],
-}})
-c.JupyterHub.log_level = "DEBUG"
+password = paths.demo_password_file.read_text("utf-8").strip()
+apply_settings(c, hub_settings(site, paths=paths, demo_password=password, chp=find_chp()))
+c.JupyterHub.hub_bind_url = "http://{self.hub_ip}:{self.hub_port}"
+c.JupyterHub.spawner_class = "dockerspawner.DockerSpawner"
+c.DockerSpawner.image = {self.stock_image!r}
+c.DockerSpawner.remove = True
+c.DockerSpawner.pull_policy = "never"
+c.Spawner.http_timeout = 60  # as VersaHub's settings
+c.Spawner.start_timeout = 900
 """
         )
-        return site_file
-
-    def start(self) -> HubUnderTest:
-        site_file = self.write_files()
-        site = load_site(site_file)
-        data_dir = self.root / "opa-data"
-        write_site_data(render_site_data(site.policy, site.volumes), data_dir)
-        opa_log = (self.root / "opa.log").open("ab")
-        self.procs.append(
-            subprocess.Popen(
-                opa_command(REPO_ROOT / "policies", data_dir, site.opa_address, opa=find_opa()),
-                stdout=opa_log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        )  # fmt: skip
         env = dict(os.environ)
         env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
         env["VERSAHUB_CHP"] = find_chp()
-        env.update(self.env)
-        log = self.log.open("ab")
-        config = str(self.root / "hub" / "jupyterhub_config.py")
-        self.procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "jupyterhub", "-f", config],
-                cwd=self.root / "hub", env=env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        argv = [sys.executable, "-m", "jupyterhub", "-f", str(config)]
+        hub = start_process("hub", argv, log_dir=paths.logs, cwd=paths.hub, env=env)
+        wait_until(
+            lambda: http_status(f"{self.url}/hub/api") == 200, timeout=90, what="stock hub",
+            alive=lambda: hub.process.poll() is None,
         )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/hub/api", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            if self.procs[-1].poll() is not None:
-                break
-            time.sleep(0.3)
-        raise RuntimeError("hub did not start:\n" + self.log.read_text()[-4000:])
-
-    def stop(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, 15)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, 9)
-        # this hub's port in the offline firewall chain (other hubs keep theirs)
-        subprocess.run(
-            ["iptables", "-w", "-D", "VERSAHUB-OFFLINE", "-p", "tcp", "-d", HUB_IP,
-             "--dport", str(self.hub_port), "-j", "ACCEPT"],
-            capture_output=True, check=False,
-        )  # fmt: skip
-        # containers of this hub (cleanup_servers stops them; remove leftovers by label)
-        out = subprocess.run(
-            [docker_cli(), "ps", "-aq", "--filter", "label=org.versahub.owner"],
-            capture_output=True, text=True, check=False,
-        ).stdout.split()  # fmt: skip
-        if out:
-            subprocess.run([docker_cli(), "rm", "-f", *out], capture_output=True, check=False)
+        return hub
 
     # -- REST helpers ---------------------------------------------------------------------
-    def api(self, method: str, path: str, token: str | None = None, **kw: Any) -> requests.Response:
-        headers = {"Authorization": f"token {token or self.token}"}
-        kw.setdefault("timeout", 30)
-        return requests.request(method, f"{self.url}/hub/api{path}", headers=headers, **kw)
-
-    def user_token(self, user: str) -> str:
-        r = self.api("POST", f"/users/{user}/tokens", json={"note": "tests"})
-        r.raise_for_status()
-        return str(r.json()["token"])
-
+    # -- REST helpers ---------------------------------------------------------------------
     def confirmation(self, spec: dict[str, Any], user: str) -> str:
         """What the launch dialog computes: the hash for the decision's warnings."""
         from versahub.spec import parse_spec
@@ -302,11 +215,8 @@ c.JupyterHub.log_level = "DEBUG"
         raise TimeoutError(f"{user}/{name} did not stop")
 
     def container(self, user: str, name: str) -> str:
-        out = subprocess.run(
-            [docker_cli(), "ps", "-q", "--filter", f"label=org.versahub.owner={user}",
-             "--filter", f"label=org.versahub.server={name}"],
-            capture_output=True, text=True, check=True,
-        ).stdout.split()  # fmt: skip
+        """The one running container of ``user``'s server ``name`` on this hub."""
+        out = self.containers(running_only=True, owner=user, server=name)
         assert len(out) == 1, out
         return out[0]
 
@@ -315,9 +225,6 @@ c.JupyterHub.log_level = "DEBUG"
             [docker_cli(), "exec", container, "python3", "-c", script],
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
-
-    def tail(self, n: int = 6000) -> str:
-        return self.log.read_text(errors="replace")[-n:]
 
 
 def sha(text: str) -> str:

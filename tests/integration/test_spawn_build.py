@@ -3,16 +3,16 @@
 The fixture repository (``tests/fixtures/repos/requirements``: ``tabulate`` in
 ``requirements.txt`` and ``index.ipynb``) is served with git's smart HTTP (``git
 http-backend``) behind a TLS server whose certificate is signed by a CA made here with
-``openssl``. The site allows ``127.0.0.1`` as an internal host; the hub runs with
-``GIT_SSL_CAINFO`` = that CA, so ``git ls-remote`` and repo2docker's clone trust it. Nothing
-is seeded: the hub's own ``ImageBuilder`` runs repo2docker (offline buildpack, FROM
-``versahub/base:bookworm``), under a unique image prefix whose images are removed at the end.
+``openssl``. The site allows ``127.0.0.1`` as an internal host; the hub is started as
+``versahub up`` starts it, with ``GIT_SSL_CAINFO`` = that CA in the operator's environment,
+so ``git ls-remote`` and repo2docker's clone trust it. Nothing is seeded: the hub's own
+``ImageBuilder`` runs repo2docker (offline buildpack, FROM ``versahub/base:bookworm``) with
+the site's ``images:`` settings (a unique image prefix whose images are removed at the end).
 """
 
 from __future__ import annotations
 
 import json
-import ssl
 import subprocess
 import sys
 import time
@@ -27,60 +27,18 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent / "images"))
-from images_support import GitHTTPServer, GitSite
+from images_support import GitHTTPSServer, GitSite
+from site_support import make_ca
 from spawn_support import HubUnderTest
 
-from versahub.hub.spawner import PHASES
 from versahub.images.engine import docker_cli
+from versahub.launch.progress import PHASES
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
 USER = "alice"
 SERVER = "tables"
 BUILD_TIMEOUT = 900
-
-
-def make_ca(folder: Path) -> tuple[Path, Path, Path]:
-    """A throwaway CA and a server certificate for ``IP:127.0.0.1`` (ca, cert, key)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ca, ca_key = folder / "ca.pem", folder / "ca.key"
-    cert, key, csr = folder / "server.pem", folder / "server.key", folder / "server.csr"
-    ext = folder / "server.ext"
-    ext.write_text(
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
-    )
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
-
-    openssl(
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        "-subj", "/CN=VersaHub test CA", "-keyout", str(ca_key), "-out", str(ca),
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-    )  # fmt: skip
-    openssl(
-        "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-        "-keyout", str(key), "-out", str(csr),
-    )  # fmt: skip
-    openssl(
-        "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
-        "-CAcreateserial", "-days", "1", "-extfile", str(ext), "-out", str(cert),
-    )  # fmt: skip
-    return ca, cert, key
-
-
-class GitHTTPSServer(GitHTTPServer):
-    """The image tests' ``git http-backend`` bridge, behind TLS."""
-
-    def __init__(self, root: Path, cert: Path, key: Path) -> None:
-        super().__init__(root)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-
-    def url(self, name: str) -> str:
-        return f"https://127.0.0.1:{self.port}/{name}.git"
 
 
 def prefix_images(prefix: str) -> list[str]:
@@ -116,7 +74,7 @@ def build_hub(
     hub = HubUnderTest(
         root,
         policy={"allowed_internal_hosts": ["127.0.0.1"]},
-        images_config={
+        images={
             "image_prefix": prefix,
             "cache_dir": str(root / "cache"),
             "build_timeout": BUILD_TIMEOUT,

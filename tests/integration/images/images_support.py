@@ -2,13 +2,16 @@
 
 ``GitHTTPServer`` runs ``git http-backend`` behind a tiny CGI bridge and serves the bare
 repositories under one folder at ``http://127.0.0.1:<port>/<name>.git``,
-read-only (``receive-pack`` is refused), for the image tests. Test helper, not product code.
+read-only (``receive-pack`` is refused), for the image tests; ``GitHTTPSServer`` serves them
+behind TLS (``https://``, a certificate of a test CA) for the hub's launches, which refuse
+plain ``http`` repositories. Test helper, not product code.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -88,6 +91,19 @@ class GitHTTPServer:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class GitHTTPSServer(GitHTTPServer):
+    """The image tests' ``git http-backend`` bridge, behind TLS."""
+
+    def __init__(self, root: Path, cert: Path, key: Path) -> None:
+        super().__init__(root)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+
+    def url(self, name: str) -> str:
+        return f"https://127.0.0.1:{self.port}/{name}.git"
 
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "repos"
