@@ -253,10 +253,10 @@ class SiteUnderTest:
             f"{self.url}/hub/login",
             data={"username": user, "password": self.password, "_xsrf": xsrf},
             timeout=20,
+            allow_redirects=False,  # the login cookie is set; open no page (nor server)
         )
-        resp.raise_for_status()
-        if "/hub/login" in resp.url:
-            raise RuntimeError(f"login as {user} failed")
+        if resp.status_code != 302 or "/hub/login" in resp.headers.get("Location", ""):
+            raise RuntimeError(f"login as {user} failed: {resp.status_code}")
         session.headers["X-XSRFToken"] = session.cookies.get("_xsrf", path="/hub/") or xsrf
         return session
 
