@@ -91,6 +91,15 @@ def test_check_reports_the_first_bad_field(hub: WebHub) -> None:
     assert check(session, hub, {}).json()["error"]["field"] == "spec"
 
 
+def test_check_reports_every_bad_field_at_once(hub: WebHub) -> None:
+    session = hub.login("alice")
+    spec = {"repo": REQS, "ref": "-x", "internet": "maybe", "resources": {"cpu": "many"}}
+    doc = check(session, hub, {"spec": spec}).json()
+    assert doc["valid"] is False
+    assert [e["field"] for e in doc["errors"]] == ["ref", "internet", "resources.cpu"]
+    assert doc["error"] == doc["errors"][0]
+
+
 def test_check_denial(hub: WebHub) -> None:
     session = hub.login("alice")
     spec = {"repo": REQS, "mounts": [{"volume": "teaching", "path": "/srv/t", "mode": "rw"}]}

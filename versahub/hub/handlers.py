@@ -54,6 +54,7 @@ from versahub.launch.request import (
     stored_spec,
 )
 from versahub.launch.service import LaunchService, service_for
+from versahub.spec import spec_errors
 
 GUEST_PREFIX = "guest-"
 # Every guest account is in this group: the culler may delete members of this group only
@@ -65,6 +66,18 @@ PUBLIC_SERVER = "public"
 def error_document(err: InputError) -> dict[str, Any]:
     """An input error as every VersaHub API answers it."""
     return {"field": err.field, "reason": err.reason, "message": str(err)}
+
+
+def invalid_document(
+    err: InputError, body: Mapping[str, Any], *, owner: str, volumes: list[str]
+) -> dict[str, Any]:
+    """``{"error": <the first>, "errors": [one per field]}`` for a request that did not parse:
+    a form shows every field's error at once."""
+    errors = [err]
+    spec = body.get("spec")
+    if isinstance(spec, Mapping) and err.field not in ("spec", "url", "confirmation", "origin"):
+        errors = spec_errors(spec, owner=owner, volumes=volumes) or [err]
+    return {"error": error_document(errors[0]), "errors": [error_document(e) for e in errors]}
 
 
 class VersaHubAPIHandler(APIHandler):
@@ -145,7 +158,8 @@ class LaunchHandler(VersaHubAPIHandler):
         try:
             request = parse_request(body, owner=user.name, volumes=list(site.volumes))
         except InputError as err:
-            self.answer(400, {"status": "invalid", "error": error_document(err)})
+            doc = invalid_document(err, body, owner=user.name, volumes=list(site.volumes))
+            self.answer(400, {"status": "invalid", **doc})
             return
         spec = request.spec
         if not spec.server_name:

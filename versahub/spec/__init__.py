@@ -7,7 +7,7 @@ Import from here: ``parse_spec``, ``ServerSpec``, ``Mount``, ``Resources``, ``So
 
 from __future__ import annotations
 
-from versahub.spec.model import Mount, Resources, ServerSpec, parse_spec
+from versahub.spec.model import Mount, Resources, ServerSpec, parse_spec, spec_errors
 from versahub.spec.names import random_server_name
 from versahub.spec.repos import PROVIDERS, Source
 
@@ -19,4 +19,5 @@ __all__ = [
     "Source",
     "parse_spec",
     "random_server_name",
+    "spec_errors",
 ]

@@ -232,6 +232,55 @@ def parse_spec(
     )
 
 
+# a repository every check of another field can be run against (never launched)
+_PROBE_REPO = "https://example.org/versahub/probe.git"
+
+
+def spec_errors(
+    data: Mapping[str, Any],
+    *,
+    owner: str | None = None,
+    volumes: Collection[str] | None = None,
+) -> list[InputError]:
+    """Every field error of ``data``, at most one per top-level field, in field order.
+
+    The same validation as :func:`parse_spec` (it is what runs), field by field, so a form
+    can show all its errors at once; ``[]`` when ``data`` parses.
+    """
+    try:
+        parse_spec(data, owner=owner, volumes=volumes)
+        return []
+    except InputError as first:
+        if not isinstance(data, Mapping):
+            return [first]
+        errors = [first]
+    unknown = [k for k in data if not isinstance(k, str) or k not in SPEC_KEYS]
+    known = {k: v for k, v in data.items() if k not in unknown}
+    try:
+        repo_ok = "repo" in data and bool(
+            parse_spec({k: known[k] for k in ("repo", "provider") if k in known})
+        )
+    except InputError:
+        repo_ok = False
+    base = {k: known[k] for k in ("repo", "provider") if k in known} if repo_ok else {
+        "repo": _PROBE_REPO}  # fmt: skip
+    for key in SPEC_KEYS:
+        if key in ("repo", "provider") or key not in known:
+            continue
+        try:
+            parse_spec({**base, key: known[key]}, owner=owner, volumes=volumes)
+        except InputError as err:
+            errors.append(err)
+    out: list[InputError] = []
+    seen: set[str] = set()
+    for err in errors:
+        top = err.field.split(".")[0].split("[")[0]
+        if top not in seen:
+            seen.add(top)
+            out.append(err)
+    return out
+
+
 def _reject_unknown(prefix: str, data: Mapping[Any, Any], known: tuple[str, ...]) -> None:
     for key in data:
         if not isinstance(key, str):

@@ -30,7 +30,7 @@ from jupyterhub.scopes import needs_scope
 from tornado import web
 
 from versahub.errors import InputError
-from versahub.hub.handlers import VersaHubAPIHandler, error_document
+from versahub.hub.handlers import VersaHubAPIHandler, error_document, invalid_document
 from versahub.launch.request import parse_request
 from versahub.launch.service import ORIGIN_FINDING_PREFIX, LaunchService, service_for
 from versahub.site.config import Site
@@ -104,7 +104,8 @@ class _APIContext(VersaHubAPIHandler):
                 volumes=list(site.volumes),
             )
         except InputError as err:
-            return {"valid": False, "error": error_document(err)}
+            invalid = invalid_document(err, body, owner=user.name, volumes=list(site.volumes))
+            return {"valid": False, **invalid}
         verdict = await self.service.judge(request, user, self.directory, site)
         spec, decision = request.spec, verdict.decision
         doc = spec.to_dict()
