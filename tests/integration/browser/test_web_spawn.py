@@ -41,6 +41,12 @@ def test_launch_dialog_progress_server_dont_ask_again(web: Any) -> None:
     page.wait_for_selector("#vh-progress:not([hidden])")
     assert "progress=analysis" in page.url
     page.wait_for_function("document.getElementById('vh-log').textContent.length > 0")
+    # the bar shows the latest event's progress (BinderHub's numbers: fetching is 20)
+    now = int(page.get_attribute("#vh-progress-bar", "aria-valuenow") or 0)
+    width = page.eval_on_selector(
+        "#vh-progress-bar", "b => b.firstElementChild.offsetWidth / b.offsetWidth * 100"
+    )
+    assert now >= 10 and abs(width - now) < 2
     web.shot("progress")
     # The progress view survives a reload while the server starts (or opens it when ready).
     page.reload()

@@ -469,7 +469,9 @@
     // While the hub answers (it waits up to its slow_spawn_timeout), show the events of a
     // start that is under way; the answer decides what happens next.
     const gen = name ? followProgress(name, { passive: true }) : ++pollGen;
+    const listed = setTimeout(loadServers, 800); // the new or starting server in My servers
     const resp = await api("POST", "versahub/launch", body);
+    clearTimeout(listed);
     if (gen === pollGen) pollGen++; // stop the passive follower
     loadServers();
     await handleAnswer(resp, result);
