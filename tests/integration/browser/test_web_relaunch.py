@@ -102,8 +102,18 @@ def needs_docker(web_hub: Any) -> None:
         pytest.skip("no Docker engine: the hub cannot spawn")
 
 
-def is_launch(request: Any) -> bool:
-    return request.method == "POST" and request.url.endswith("/hub/api/versahub/launch")
+def record_launches(page: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(request body, answer) of every launch the page sends, passed through unchanged (the
+    page may navigate away before a test could read a response body)."""
+    seen: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def passthrough(route: Any) -> None:
+        response = route.fetch()
+        seen.append((route.request.post_data_json, response.json()))
+        route.fulfill(response=response)
+
+    page.route("**/hub/api/versahub/launch", passthrough)
+    return seen
 
 
 def launch(page: Any, *, trust: bool = False) -> None:
@@ -153,34 +163,35 @@ def in_container(ident: str, script: str) -> str:
 
 def test_relaunching_a_configuration_opens_its_server(web: Any, seeded: str) -> None:
     hub, page = web.hub, web.page
+    launches = record_launches(page)
     web.login("alice")
     fill_home_rw(page, ref=seeded, urlpath="lab")
-    with page.expect_request(is_launch) as first:
-        launch(page, trust=True)
-    # no name typed: the page sends none, the hub picks one
-    assert "server_name" not in first.value.post_data_json["spec"]
+    launch(page, trust=True)
     name = landed(page, "alice")
+    # no name typed: the page sent none, the hub picked one
+    (sent, answer), *_ = launches
+    assert "server_name" not in sent["spec"] and answer["server_name"] == name
     assert list(servers(hub, "alice")) == [name]
 
     # The same configuration again, without a name: the running server opens.
     page.goto(f"{hub.url}/hub/home")
     fill_home_rw(page, ref=seeded, urlpath="lab")
-    with page.expect_response(lambda r: is_launch(r.request)) as again:
-        page.click("#vh-launch")  # trusted: no dialog
-    assert again.value.json()["status"] == "ready"
-    assert again.value.json()["server_name"] == name
+    page.click("#vh-launch")  # trusted: no dialog
     assert landed(page, "alice") == name
+    sent, answer = launches[-1]
+    assert "server_name" not in sent["spec"]
+    assert (answer["status"], answer["server_name"]) == ("ready", name)
     assert list(servers(hub, "alice")) == [name]
 
     # Stopped, it is started again rather than duplicated.
     stop(hub, "alice", name)
     page.goto(f"{hub.url}/hub/home")
     fill_home_rw(page, ref=seeded, urlpath="lab")
-    with page.expect_response(lambda r: is_launch(r.request)) as stopped:
-        page.click("#vh-launch")
-    assert stopped.value.json()["status"] in ("starting", "ready")
-    assert stopped.value.json()["server_name"] == name
+    page.click("#vh-launch")
     assert landed(page, "alice") == name
+    sent, answer = launches[-1]
+    assert answer["status"] in ("starting", "ready") and answer["server_name"] == name
+    assert len(launches) == 3
     assert list(servers(hub, "alice")) == [name]
     page.goto(f"{hub.url}/hub/home")
     page.locator(f"#vh-server-rows tr[data-server='{name}']").wait_for()
@@ -226,11 +237,12 @@ def test_changed_configuration_shows_differences_and_update_keeps_volumes(
     assert servers(hub, "bob")["notes"]["user_options"]["spec"]["resources"]["memory"] is None
 
     # Update: recreated with the new configuration; the home volume is still there.
+    launches = record_launches(page)
     launch_changed()
-    with page.expect_request(is_launch) as update:
-        page.click("#vh-x-update")
-    assert update.value.post_data_json["action"] == "update"
+    page.click("#vh-x-update")
     assert landed(page, "bob") == "notes"
+    assert [sent.get("action") for sent, _ in launches] == [None, "update"]
+    assert launches[0][1]["status"] == "differs"
     after = container(hub, "bob", "notes")
     assert after != before
     assert in_container(after, "cat /home/jovyan/work/kept.txt") == "written before the update\n"
@@ -250,11 +262,13 @@ def test_failed_build_shows_the_log_tail_and_leaves_no_server(
     page.fill("#f-repo", url)
     page.fill("#f-ref", "main")
     page.wait_for_function("document.getElementById('s-url').value !== ''")
-    with page.expect_response(lambda r: is_launch(r.request), timeout=60_000) as answer:
-        launch(page)
-    name = answer.value.json()["server_name"]
+    launches = record_launches(page)
+    launch(page)
     failure = page.locator("#vh-failure")
     failure.wait_for(state="visible", timeout=BUILD_TIMEOUT)
+    [(sent, answer)] = launches
+    name = answer["server_name"]
+    assert "server_name" not in sent["spec"] and answer["status"] in ("starting", "failed")
     assert (
         page.locator("#vh-failure-text").inner_text().startswith("The image could not be built: ")
     )
