@@ -178,6 +178,11 @@ def test_the_same_configuration_without_a_name_opens_the_existing_server(
     status = requests.get(f"{hub.url}/user/frank/{name}/api/status",
                           headers={"Authorization": f"token {frank}"}, timeout=10)  # fmt: skip
     assert status.status_code == 200
+    # the server has no Linux capabilities, even the ones Docker grants by default
+    caps = hub.exec(hub.container("frank", name), "print(open('/proc/1/status').read())")
+    # the bounding set: what any process of the container could ever gain (root included)
+    eff = [line for line in caps.stdout.splitlines() if line.startswith("CapBnd:")]
+    assert eff and int(eff[0].split()[1], 16) == 0, caps.stdout
     again = launch(hub, frank, body)
     assert again.status_code == 200 and again.json()["server_name"] == name
     hub.stop_server("frank", name)

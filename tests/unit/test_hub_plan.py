@@ -254,6 +254,7 @@ def test_docker_traits_golden() -> None:
         "extra_host_config": {
             "pids_limit": 4096,
             "security_opt": ["no-new-privileges"],
+            "cap_drop": ["ALL"],
             "memswap_limit": GiB,
         },
         "environment": {

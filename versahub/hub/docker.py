@@ -38,6 +38,9 @@ def docker_traits(plan: RuntimePlan) -> dict[str, Any]:
         "pids_limit": PIDS_LIMIT,
         # no privilege escalation through setuid binaries inside the server
         "security_opt": ["no-new-privileges"],
+        # no Linux capabilities: the server runs as the notebook user and needs none; an
+        # image that switches to root (a repository's own Dockerfile may) stays powerless
+        "cap_drop": ["ALL"],
     }
     if plan.limits.memory_bytes is not None:
         # no swap beyond the memory limit: the limit is the limit
