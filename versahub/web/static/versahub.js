@@ -198,32 +198,25 @@
     if (t.input) t.input.setAttribute("aria-invalid", "true");
     return t.input;
   }
-  function withoutField(spec, field) {
-    // The spec without the field an error names, to ask the hub about the other fields.
-    const copy = JSON.parse(JSON.stringify(spec));
-    const res = /^resources\.(\w+)/.exec(field || "");
-    if (res && copy.resources && res[1] in copy.resources) {
-      delete copy.resources[res[1]];
-      return copy;
-    }
-    const top = /^([a-z_]+)/.exec(field || "");
-    if (!top || top[1] === "repo" || !(top[1] in copy)) return null;
-    delete copy[top[1]];
-    return copy;
+  function errorsOf(doc) {
+    // Every field's error at once: the hub answers errors[] (at most one per top-level
+    // field of the spec), error = the first.
+    return Array.isArray(doc.errors) && doc.errors.length ? doc.errors : [doc.error];
   }
-  async function otherErrors(spec, first, seq) {
-    // The hub reports one error at a time; ask again without each bad field so that every
-    // field with an error shows it at once (a few calls, only for an invalid form).
-    const errors = [first];
-    let current = spec;
-    for (let i = 0; i < 8; i++) {
-      current = withoutField(current, errors[errors.length - 1].field);
-      if (!current) break;
+  const RESOURCE_FIELD = /^resources\.(\w+)$/;
+  async function resourceErrors(spec, errors, seq) {
+    // The form has one input per resource but errors[] one error for all of them: ask
+    // again without each bad resource, so the other resources' errors show too.
+    const current = JSON.parse(JSON.stringify(spec));
+    let err = errors.find((e) => RESOURCE_FIELD.test(e.field || ""));
+    for (let i = 0; err && current.resources && i < 4; i++) {
+      delete current.resources[RESOURCE_FIELD.exec(err.field)[1]];
       const r = await api("POST", "versahub/check", { spec: current, origin: origin });
       if (seq !== checkSeq) return null;
-      if (!r.ok || !r.data || r.data.valid !== false || !r.data.error) break;
-      if (errors.some((e) => e.field === r.data.error.field)) break;
-      errors.push(r.data.error);
+      if (!r.ok || !r.data || r.data.valid !== false) break;
+      err = errorsOf(r.data).find((e) => RESOURCE_FIELD.test(e.field || "") &&
+        !errors.some((x) => x.field === e.field));
+      if (err) errors.push(err);
     }
     return errors;
   }
@@ -267,8 +260,8 @@
     const result = resp.data;
     lastResult = result;
     if (!result.valid) {
-      const errors = await otherErrors(spec, result.error, seq);
-      if (!errors) return null;
+      const errors = await resourceErrors(spec, errorsOf(result).slice(), seq);
+      if (!errors) return null; // a newer check is on its way
       clearErrors();
       renderShare(result);
       for (const e of errors) showError(e);
@@ -497,7 +490,8 @@
         hideProgress();
         showForm(false);
         clearErrors();
-        (showError(answer.error || { field: "", message: answer.message || "Invalid configuration." }) || $("vh-form-error")).focus();
+        if (!answer.error) answer.error = { field: "", message: answer.message || "Invalid configuration." };
+        (errorsOf(answer).map(showError)[0] || $("vh-form-error")).focus();
         return;
       case "confirmation-required":
         // The decision changed since the page checked (a new policy, a revoked trust).
