@@ -260,3 +260,271 @@ def test_stale_guest(user: dict, stale: bool) -> None:
 )
 def test_culler_limits_come_from_the_stored_request(options: Any, idle: int) -> None:
     assert limits_of(options, site_from_mapping({})).idle_timeout_seconds == idle
+
+
+# -- the offline firewall: restore document, networks, the check ---------------------------
+def test_offline_firewall_restore_document_and_jump() -> None:
+    from versahub.hub.network import offline_firewall_jump, offline_firewall_restore
+
+    assert offline_firewall_restore("vh-offline", "172.17.0.1", 8081) == (
+        "*filter\n"
+        ":VERSAHUB-OFFLINE - [0:0]\n"
+        "-A VERSAHUB-OFFLINE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"
+        "-A VERSAHUB-OFFLINE -p tcp -d 172.17.0.1 --dport 8081 -j ACCEPT\n"
+        "-A VERSAHUB-OFFLINE -j DROP\n"
+        "COMMIT\n"
+    )
+    assert offline_firewall_jump("vh-offline") == ["INPUT", "-i", "vh-offline", "-j", CHAIN]
+
+
+def test_docker_network_create_argv_has_the_sdk_options() -> None:
+    from versahub.hub.network import INTERNET_NETWORK, OFFLINE_NETWORK
+
+    online, offline = network_specs(INTERNET_NETWORK, OFFLINE_NETWORK)
+    assert offline.create_argv() == [
+        "network", "create", "--driver", "bridge", "--internal",
+        "--opt", "com.docker.network.bridge.enable_icc=false",
+        "--opt", "com.docker.network.bridge.name=vh-offline",
+        "--label", "org.versahub.network=offline", "versahub-offline",
+    ]  # fmt: skip
+    assert "--internal" not in online.create_argv()
+    assert online.create_argv()[-1] == "versahub-internet"
+
+
+def test_network_names_are_the_spawner_defaults() -> None:
+    from versahub.hub.network import INTERNET_NETWORK, OFFLINE_NETWORK
+    from versahub.hub.spawner import VersaHubDockerSpawner
+
+    spawner = VersaHubDockerSpawner()
+    assert (spawner.internet_network, spawner.offline_network) == (
+        INTERNET_NETWORK,
+        OFFLINE_NETWORK,
+    )
+
+
+# What `iptables -S` (iptables-nft 1.8.9) lists once the rules are installed, with Docker's.
+LISTED = """\
+-P INPUT ACCEPT
+-P FORWARD DROP
+-P OUTPUT ACCEPT
+-N DOCKER
+-N DOCKER-USER
+-N VERSAHUB-OFFLINE
+-A INPUT -i vh-offline -j VERSAHUB-OFFLINE
+-A FORWARD -j DOCKER-USER
+-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A DOCKER-USER -j RETURN
+-A VERSAHUB-OFFLINE -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A VERSAHUB-OFFLINE -d 172.17.0.1/32 -p tcp -m tcp --dport 8081 -j ACCEPT
+-A VERSAHUB-OFFLINE -j DROP
+"""
+HUB_RULE = "-A VERSAHUB-OFFLINE -d 172.17.0.1/32 -p tcp -m tcp --dport 8081 -j ACCEPT\n"
+JUMP = "-A INPUT -i vh-offline -j VERSAHUB-OFFLINE\n"
+DROP = "-A VERSAHUB-OFFLINE -j DROP\n"
+
+
+@pytest.mark.parametrize(
+    ("listing", "problems"),
+    [
+        pytest.param(LISTED, [], id="installed"),
+        pytest.param(
+            LISTED.replace(HUB_RULE, HUB_RULE.replace("8081", "9081") + HUB_RULE),
+            [],
+            id="another-hub-port-too",
+        ),
+        pytest.param(
+            LISTED.replace(
+                JUMP,
+                "-A INPUT -i lo -j ACCEPT\n-A INPUT -i docker0 -j ACCEPT\n"
+                "-A INPUT -i vh-internet+ -j ACCEPT\n"
+                "-A INPUT -j f2b-sshd\n" + JUMP,
+            ),
+            [],
+            id="accepts-of-other-interfaces-ahead",
+        ),
+        pytest.param(
+            "-P INPUT ACCEPT\n-P FORWARD DROP\n-P OUTPUT ACCEPT\n",
+            [
+                "there is no VERSAHUB-OFFLINE chain",
+                "INPUT lacks `-A INPUT -i vh-offline -j VERSAHUB-OFFLINE`",
+            ],
+            id="nothing-installed",
+        ),
+        pytest.param(
+            LISTED.replace(JUMP, ""),
+            ["INPUT lacks `-A INPUT -i vh-offline -j VERSAHUB-OFFLINE`"],
+            id="jump-removed",
+        ),
+        pytest.param(
+            "".join(x for x in LISTED.splitlines(True) if not x.startswith("-A VERSAHUB")),
+            [
+                "VERSAHUB-OFFLINE lacks `-A VERSAHUB-OFFLINE -m conntrack --ctstate "
+                "ESTABLISHED,RELATED -j ACCEPT`",
+                "VERSAHUB-OFFLINE lacks `-A VERSAHUB-OFFLINE -p tcp -d 172.17.0.1 --dport 8081 "
+                "-j ACCEPT`",
+                "VERSAHUB-OFFLINE lacks `-A VERSAHUB-OFFLINE -j DROP`",
+            ],
+            id="chain-flushed",
+        ),
+        pytest.param(
+            LISTED.replace(HUB_RULE, HUB_RULE.replace("172.17.0.1", "172.18.0.1")),
+            [
+                "VERSAHUB-OFFLINE lacks `-A VERSAHUB-OFFLINE -p tcp -d 172.17.0.1 --dport 8081 "
+                "-j ACCEPT`"
+            ],
+            id="other-hub-only",
+        ),
+        pytest.param(
+            LISTED.replace(DROP, ""),
+            ["VERSAHUB-OFFLINE lacks `-A VERSAHUB-OFFLINE -j DROP`"],
+            id="no-final-drop",
+        ),
+        pytest.param(
+            LISTED + "-A VERSAHUB-OFFLINE -p tcp -d 172.17.0.1/32 --dport 5000 -j ACCEPT\n",
+            ["rules follow the final `-A VERSAHUB-OFFLINE -j DROP` of VERSAHUB-OFFLINE"],
+            id="rule-after-drop",
+        ),
+        pytest.param(
+            LISTED.replace(DROP, "-A VERSAHUB-OFFLINE -j ACCEPT\n" + DROP),
+            ["VERSAHUB-OFFLINE has an unexpected rule `-A VERSAHUB-OFFLINE -j ACCEPT`"],
+            id="accept-all-in-chain",
+        ),
+        pytest.param(
+            LISTED.replace(
+                DROP, "-A VERSAHUB-OFFLINE -p udp -d 172.17.0.1/32 --dport 53 -j ACCEPT\n" + DROP
+            ),
+            [
+                "VERSAHUB-OFFLINE has an unexpected rule `-A VERSAHUB-OFFLINE -p udp -d "
+                "172.17.0.1/32 --dport 53 -j ACCEPT`"
+            ],
+            id="udp-accept-in-chain",
+        ),
+        pytest.param(
+            LISTED.replace(JUMP, "-A INPUT -j ACCEPT\n" + JUMP),
+            [
+                "`-A INPUT -j ACCEPT` accepts the packets of vh-offline ahead of the jump to "
+                "VERSAHUB-OFFLINE"
+            ],
+            id="accept-all-ahead-of-jump",
+        ),
+        pytest.param(
+            LISTED.replace(
+                JUMP, "-A INPUT -i vh+ -p tcp -j ACCEPT\n-A INPUT ! -i lo -j ACCEPT\n" + JUMP
+            ),
+            [
+                "`-A INPUT -i vh+ -p tcp -j ACCEPT` accepts the packets of vh-offline ahead of "
+                "the jump to VERSAHUB-OFFLINE",
+                "`-A INPUT ! -i lo -j ACCEPT` accepts the packets of vh-offline ahead of the "
+                "jump to VERSAHUB-OFFLINE",
+            ],
+            id="wildcard-and-negated-accepts-ahead",
+        ),
+        pytest.param(
+            "",
+            ["the listing of the filter table has no INPUT chain: it could not be read"],
+            id="empty-listing",
+        ),
+    ],
+)
+def test_offline_firewall_problems(listing: str, problems: list[str]) -> None:
+    from versahub.hub.network import offline_firewall_problems
+
+    assert offline_firewall_problems(listing, "vh-offline", "172.17.0.1", 8081) == problems
+
+
+def test_the_rules_asked_for_are_found_as_iptables_lists_them() -> None:
+    """offline_firewall_rules' own lists, printed as given, satisfy the check too."""
+    import shlex
+
+    from versahub.hub.network import offline_firewall_problems
+
+    rules = offline_firewall_rules("vh-offline", "10.0.0.1", 8081)
+    listing = "-P INPUT ACCEPT\n" + "".join(
+        shlex.join(r if r[0] != "-I" else ["-A", *r[1:]]) + "\n" for r in rules
+    )
+    assert offline_firewall_problems(listing, "vh-offline", "10.0.0.1", 8081) == []
+
+
+def _serve_once(path: str, answer: bytes) -> Any:
+    """A Unix socket that answers one connection with ``answer`` and closes, as systemd's
+    ``Accept=yes`` socket does with ``iptables -S``'s output."""
+    import socket
+    import threading
+
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        conn.sendall(answer)
+        conn.close()
+        server.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_the_check_reads_the_rules_through_the_socket(tmp_path: Any, monkeypatch: Any) -> None:
+    from versahub.hub import network
+
+    monkeypatch.setattr(network.shutil, "which", lambda name: None)  # no iptables at all
+    path = str(tmp_path / "rules.sock")
+    thread = _serve_once(path, LISTED.encode())
+    assert network.offline_firewall_problem("vh-offline", "172.17.0.1", 8081,
+                                            socket_path=path) is None  # fmt: skip
+    thread.join(5)
+    _serve_once(path_2 := str(tmp_path / "rules2.sock"), LISTED.replace(JUMP, "").encode())
+    problem = network.offline_firewall_problem("vh-offline", "172.17.0.1", 8081, socket_path=path_2)
+    assert problem == (
+        "Internet off cannot be enforced on this host: the offline firewall rules are missing "
+        "or bypassed (INPUT lacks `-A INPUT -i vh-offline -j VERSAHUB-OFFLINE`). Nothing was "
+        "started: without these rules the server could reach services on the host. An "
+        "administrator restores them with `systemctl restart versahub-offline-firewall` (a "
+        "site deployed with `versahub deploy`) or by starting the hub as root (`versahub up`)."
+    )
+
+
+def test_rules_that_cannot_be_read_refuse_too(tmp_path: Any, monkeypatch: Any) -> None:
+    from versahub.hub import network
+
+    monkeypatch.setattr(network.shutil, "which", lambda name: None)
+    path = str(tmp_path / "rules.sock")
+    _serve_once(path, b"")  # the reader failed: an empty answer
+    problem = network.offline_firewall_problem("vh-offline", "172.17.0.1", 8081, socket_path=path)
+    assert problem is not None and problem.startswith(
+        "Internet off cannot be enforced on this host: the offline firewall rules cannot be "
+        f"checked ({path}: empty answer (see journalctl -u 'versahub-firewall-rules@*'); "
+        "iptables is not installed). Nothing was started"
+    )
+    missing = str(tmp_path / "none.sock")  # no socket and no iptables
+    problem = network.offline_firewall_problem("vh-offline", "172.17.0.1", 8081, repair=True,
+                                               socket_path=missing)  # fmt: skip
+    assert problem is not None and "cannot be checked (iptables is not installed)" in problem
+
+
+def test_unprivileged_iptables_is_reported(tmp_path: Any, monkeypatch: Any) -> None:
+    import subprocess
+
+    from versahub.hub import network
+
+    denied = subprocess.CompletedProcess(
+        ["iptables"], 4, "", "iptables v1.8.9 (nf_tables): Could not fetch rule set generation "
+        "id: Permission denied (you must be root)\n",
+    )  # fmt: skip
+    monkeypatch.setattr(network.shutil, "which", lambda name: "/usr/sbin/iptables")
+    monkeypatch.setattr(network, "_iptables", lambda args, timeout=None: denied)
+    with pytest.raises(network.FirewallUnreadable, match=r"iptables -S: .*you must be root"):
+        network.read_filter_rules(str(tmp_path / "none.sock"))
+
+
+def test_check_command_prints_ok_or_the_refusal(capsys: Any, monkeypatch: Any) -> None:
+    from versahub.hub import network
+
+    monkeypatch.setattr(network, "read_filter_rules", lambda path=None, timeout=5.0: LISTED)
+    assert network.main(["vh-offline", "172.17.0.1", "8081"]) == 0
+    assert capsys.readouterr().out == "ok\n"
+    assert network.main(["vh-offline", "172.17.0.1", "9999"]) == 1
+    assert capsys.readouterr().out.startswith("Internet off cannot be enforced on this host")
+    assert network.main(["vh-offline"]) == 2

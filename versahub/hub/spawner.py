@@ -40,7 +40,12 @@ from traitlets.config import Configurable
 from versahub.errors import InputError
 from versahub.hub import credentials as creds
 from versahub.hub.docker import docker_traits
-from versahub.hub.network import ensure_network, install_offline_firewall, network_specs
+from versahub.hub.network import (
+    ensure_network,
+    install_offline_firewall,
+    network_specs,
+    offline_firewall_problem,
+)
 from versahub.hub.sharing import sync_shares
 from versahub.launch import progress as launches
 from versahub.launch.directory import known_collaborators
@@ -334,6 +339,15 @@ class VersaHubSpawnerMixin(Configurable):
             )  # fmt: skip
             raise http_error(refused)
         self.add_event(progress_event("waiting", f"policy: allowed (spec {spec.spec_id})"))
+        if not spec.internet:  # internet off holds only behind the firewall: else refuse
+            bridge = network_specs(self.internet_network, self.offline_network)[1].bridge
+            problem = await asyncio.to_thread(
+                offline_firewall_problem, bridge, self.hub_connect_ip, self._hub_port(),
+                repair=self.offline_firewall,
+            )  # fmt: skip
+            if problem is not None:
+                self.log.error("VersaHub refused %s/%s: %s", self.user.name, self.name, problem)
+                raise http_error(LaunchRefused(503, "offline-firewall-missing", problem))
         t1 = time.perf_counter()
         try:
             image = await service.image(spec, site, self.add_event)
