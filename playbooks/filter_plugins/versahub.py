@@ -3,8 +3,9 @@
 ``versahub deploy`` (and ``ansible-playbook`` started from the repository's virtualenv)
 runs on a controller where the ``versahub`` package is importable, so the inventory's
 ``versahub_site`` is checked by the same ``site_from_mapping`` as ``versahub up`` and the
-OPA site data is rendered by the same ``render_site_data``. These filters never touch a
-host and never write a file.
+OPA site data is rendered by the same ``render_site_data``, and the hub role's offline
+firewall and Docker networks come from ``versahub.hub.network`` (the rules the hub checks
+before every offline start). These filters never touch a host and never write a file.
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ from ansible.errors import AnsibleFilterError
 
 try:
     from versahub.errors import InputError
+    from versahub.hub.network import (
+        CHAIN,
+        INTERNET_NETWORK,
+        OFFLINE_NETWORK,
+        RULES_SOCKET,
+        network_specs,
+        offline_firewall_jump,
+        offline_firewall_restore,
+    )
     from versahub.policy.data import render_site_data
     from versahub.policy.server import opa_command
     from versahub.site.config import site_from_mapping
@@ -83,6 +93,29 @@ def versahub_opa_command(
         raise AnsibleFilterError(f"invalid inventory value {err}") from None
 
 
+def versahub_offline_firewall(raw: Any) -> dict[str, Any]:
+    """What the hub role installs so that internet-off servers reach only the hub's API:
+    the Docker networks (``docker network create`` arguments, as the hub would create them),
+    the ``iptables-restore --noflush`` document of the ``VERSAHUB-OFFLINE`` chain, the
+    ``INPUT`` jump, and the socket the hub reads the live rules through."""
+    doc = versahub_site_document(raw)
+    hub_ip, hub_port = str(doc["hub"]["internal_ip"]), int(doc["hub"]["internal_port"])
+    networks = network_specs(INTERNET_NETWORK, OFFLINE_NETWORK)
+    bridge = networks[1].bridge
+    return {
+        "chain": CHAIN,
+        "bridge": bridge,
+        "hub_ip": hub_ip,
+        "hub_port": hub_port,
+        "restore": offline_firewall_restore(bridge, hub_ip, hub_port),
+        "jump": offline_firewall_jump(bridge),
+        "socket": RULES_SOCKET,
+        "networks": [
+            {"name": n.name, "internal": n.internal, "create": n.create_argv()} for n in networks
+        ],
+    }
+
+
 class FilterModule:
     """VersaHub's controller-side filters."""
 
@@ -91,4 +124,5 @@ class FilterModule:
             "versahub_site_document": versahub_site_document,
             "versahub_opa_data": versahub_opa_data,
             "versahub_opa_command": versahub_opa_command,
+            "versahub_offline_firewall": versahub_offline_firewall,
         }

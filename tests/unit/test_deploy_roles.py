@@ -80,3 +80,78 @@ def test_site_playbook_plays_every_role_and_checks_first() -> None:
     assert plays[0]["any_errors_fatal"] is True and plays[0]["gather_facts"] is False
     used = {r["role"] for play in plays for r in play.get("roles", [])}
     assert used == set(ROLES) - {"site"}
+
+
+def _filters():
+    import importlib.util
+
+    pytest.importorskip("ansible")
+    spec = importlib.util.spec_from_file_location(
+        "versahub_filters", ROOT / "filter_plugins" / "versahub.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SITE = {"hub": {"admin_users": ["admin"], "auth": {"kind": "demo", "users": ["alice"]}}}
+
+
+def test_offline_firewall_filter_is_the_hubs_own_rules_and_networks() -> None:
+    """Golden: what the hub role installs comes from versahub/hub/network.py."""
+    firewall = _filters().FilterModule().filters()["versahub_offline_firewall"]
+    assert firewall(SITE) == {
+        "chain": "VERSAHUB-OFFLINE",
+        "bridge": "vh-offline",
+        "hub_ip": "172.17.0.1",
+        "hub_port": 8081,
+        "restore": (
+            "*filter\n"
+            ":VERSAHUB-OFFLINE - [0:0]\n"
+            "-A VERSAHUB-OFFLINE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"
+            "-A VERSAHUB-OFFLINE -p tcp -d 172.17.0.1 --dport 8081 -j ACCEPT\n"
+            "-A VERSAHUB-OFFLINE -j DROP\n"
+            "COMMIT\n"
+        ),
+        "jump": ["INPUT", "-i", "vh-offline", "-j", "VERSAHUB-OFFLINE"],
+        "socket": "/run/versahub-firewall-rules.sock",
+        "networks": [
+            {
+                "name": "versahub-internet",
+                "internal": False,
+                "create": [
+                    "network", "create", "--driver", "bridge",
+                    "--opt", "com.docker.network.bridge.enable_icc=false",
+                    "--opt", "com.docker.network.bridge.name=vh-internet",
+                    "--label", "org.versahub.network=internet", "versahub-internet",
+                ],
+            },
+            {
+                "name": "versahub-offline",
+                "internal": True,
+                "create": [
+                    "network", "create", "--driver", "bridge", "--internal",
+                    "--opt", "com.docker.network.bridge.enable_icc=false",
+                    "--opt", "com.docker.network.bridge.name=vh-offline",
+                    "--label", "org.versahub.network=offline", "versahub-offline",
+                ],
+            },
+        ],
+    }  # fmt: skip
+    moved = firewall({**SITE, "hub": {**SITE["hub"], "internal_ip": "10.9.0.1",
+                                      "internal_port": 9081}})  # fmt: skip
+    assert "-A VERSAHUB-OFFLINE -p tcp -d 10.9.0.1 --dport 9081 -j ACCEPT\n" in moved["restore"]
+
+
+def test_offline_firewall_units_start_before_docker_and_the_hub() -> None:
+    templates = ROOT / "roles" / "hub" / "templates"
+    firewall = (templates / "versahub-offline-firewall.service.j2").read_text()
+    assert "Before=network-pre.target docker.service jupyterhub.service" in firewall
+    assert "iptables-restore --wait --noflush" in firewall
+    assert "WantedBy=multi-user.target" in firewall
+    hub = (templates / "jupyterhub.service.j2").read_text()
+    assert "versahub-offline-firewall.service" in hub and "versahub-firewall-rules.socket" in hub
+    socket_unit = (templates / "versahub-firewall-rules.socket.j2").read_text()
+    assert "SocketGroup={{ hub_group }}" in socket_unit and "SocketMode=0660" in socket_unit
+    reader = (templates / "versahub-firewall-rules@.service.j2").read_text()
+    assert "ExecStart=/usr/sbin/iptables --wait -S\n" in reader
