@@ -43,6 +43,11 @@ REPO = "https://github.com/binder-examples/requirements"
             id="one-error-per-field",
         ),
         pytest.param({"repo": REPO, "image": "evil"}, ["image"], id="unknown-key"),
+        pytest.param(
+            {"repo": REPO, "resources": {"memory": "lots", "cpu": "many", "idle_timeout": "1h"}},
+            ["resources.memory", "resources.cpu"],
+            id="each-resource-limit",
+        ),
     ],
 )
 def test_every_field_error_at_once(data: dict[str, Any], fields: list[str]) -> None:

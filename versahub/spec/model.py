@@ -31,6 +31,7 @@ from versahub.spec.repos import DOI_PROVIDERS, PROVIDERS, Source, parse_repo
 from versahub.spec.sizes import (
     format_duration,
     format_memory,
+    limits_of,
     parse_cpu,
     parse_duration,
     parse_memory,
@@ -70,22 +71,6 @@ class Resources:
     max_duration: str | None = None
     idle_timeout: str | None = None
 
-    @property
-    def memory_bytes(self) -> int | None:
-        return None if self.memory is None else parse_memory("resources.memory", self.memory)
-
-    @property
-    def max_duration_seconds(self) -> int | None:
-        if self.max_duration is None:
-            return None
-        return parse_duration("resources.max_duration", self.max_duration)
-
-    @property
-    def idle_timeout_seconds(self) -> int | None:
-        if self.idle_timeout is None:
-            return None
-        return parse_duration("resources.idle_timeout", self.idle_timeout)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "memory": self.memory,
@@ -94,14 +79,10 @@ class Resources:
             "idle_timeout": self.idle_timeout,
         }
 
-    def limits(self) -> dict[str, Any]:
-        """The numbers, for the policy input's ``spec.limits``."""
-        return {
-            "memory_bytes": self.memory_bytes,
-            "cpu": self.cpu,
-            "max_duration_seconds": self.max_duration_seconds,
-            "idle_timeout_seconds": self.idle_timeout_seconds,
-        }
+    def limits(self, fallback: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The numbers (``limits_of``): the policy input's ``spec.limits``; with
+        ``fallback`` (the site's default caps as numbers) the limits a server runs with."""
+        return limits_of(self.to_dict(), "resources", fallback)
 
 
 @dataclass(frozen=True)
@@ -242,7 +223,8 @@ def spec_errors(
     owner: str | None = None,
     volumes: Collection[str] | None = None,
 ) -> list[InputError]:
-    """Every field error of ``data``, at most one per top-level field, in field order.
+    """Every field error of ``data``, at most one per field of a form (a top-level field,
+    or one resource limit), in field order.
 
     The same validation as :func:`parse_spec` (it is what runs), field by field, so a form
     can show all its errors at once; ``[]`` when ``data`` parses.
@@ -264,17 +246,26 @@ def spec_errors(
         repo_ok = False
     base = {k: known[k] for k in ("repo", "provider") if k in known} if repo_ok else {
         "repo": _PROBE_REPO}  # fmt: skip
+    probes: list[dict[str, Any]] = []
     for key in SPEC_KEYS:
         if key in ("repo", "provider") or key not in known:
             continue
+        value = known[key]
+        if key == "resources" and isinstance(value, Mapping):
+            # each limit is its own field on a form
+            probes.extend({**base, key: {k: v}} for k, v in value.items())
+        else:
+            probes.append({**base, key: value})
+    for probe in probes:
         try:
-            parse_spec({**base, key: known[key]}, owner=owner, volumes=volumes)
+            parse_spec(probe, owner=owner, volumes=volumes)
         except InputError as err:
             errors.append(err)
     out: list[InputError] = []
     seen: set[str] = set()
     for err in errors:
-        top = err.field.split(".")[0].split("[")[0]
+        top = err.field if err.field.startswith("resources.") else err.field.split(".")[0]
+        top = top.split("[")[0]
         if top not in seen:
             seen.add(top)
             out.append(err)
