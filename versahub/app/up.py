@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ from versahub.app.processes import (
 )
 from versahub.errors import InputError
 from versahub.images.bootstrap import bootstrap
+from versahub.images.engine import engine_state
 from versahub.images.registry import registry_config
 from versahub.policy.data import render_site_data, write_site_data
 from versahub.policy.server import find_opa, opa_command, policy_drift
@@ -189,7 +189,7 @@ def up(site: Site, echo: Echo, *, foreground: bool = True) -> int:
     live = running_record(site)
     if live:
         raise InputError("site", f"already running at {live.get('hub_url')} (versahub down)")
-    if _docker_state()["state"] != "running":
+    if engine_state()["state"] != "running":
         raise InputError("docker", "the Docker engine is not running (make setup starts it)")
     _check_ports_free(site)
     for folder in (paths.state, paths.hub, paths.logs, paths.opa_data):
@@ -280,22 +280,6 @@ def _is_proxy(pid: int) -> bool:
     return b"configurable-http-proxy" in cmdline
 
 
-def _docker_state() -> dict[str, Any]:
-    sock_path = "/var/run/docker.sock"
-    if not Path(sock_path).exists():
-        return {"state": "absent", "detail": "no /var/run/docker.sock"}
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1.0)
-        try:
-            sock.connect(sock_path)
-            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-            answer = sock.recv(64)
-        except OSError as err:
-            return {"state": "down", "detail": str(err)}
-    ok = b" 200 " in answer
-    return {"state": "running" if ok else "down", "detail": "/var/run/docker.sock"}
-
-
 def status(site: Site) -> dict[str, Any]:
     """Each component's state: ``running``, ``down`` or ``absent``, with details."""
     paths = HubPaths(site.state_dir)
@@ -311,7 +295,7 @@ def status(site: Site) -> dict[str, Any]:
             "pid": proxy_pid if proxy_live else None,
         },
         "opa": {"state": "running" if opa_status == 200 else "down", "url": site.opa_url},
-        "docker": _docker_state(),
+        "docker": engine_state(),
     }
     if opa_status == 200:
         try:

@@ -1,8 +1,15 @@
-"""The local Docker engine: inspect, tag, remove, push and pull images.
+"""The local Docker engine: its state, and inspect, tag, remove, push and pull images.
 
-Reads go straight to the engine's API over ``/var/run/docker.sock`` (aiohttp, async, a few
-milliseconds); pushes and pulls use Debian's ``docker`` client, whose API version matches
-Debian's engine (a newer client elsewhere on ``PATH`` would need ``DOCKER_API_VERSION``).
+The one module that reaches the engine (besides DockerSpawner's own client in the hub):
+
+- sync calls (``engine_state``, ``image_labels``) use the Docker SDK (``docker_client``: the
+  low-level ``docker.APIClient`` at the engine's own API version, what DockerSpawner uses);
+- async reads (``DockerEngine``) go straight to the engine's API over the socket with
+  aiohttp, so the hub's event loop never waits on a blocking client;
+- builds (BuildKit's ``buildx``, which the SDK cannot drive), pushes and pulls run Debian's
+  ``docker`` client (``run_cli``), whose API version matches Debian's engine (a newer client
+  elsewhere on ``PATH`` would need ``DOCKER_API_VERSION``).
+
 This module never removes an image it was not asked to remove by name.
 """
 
@@ -12,11 +19,11 @@ import asyncio
 import json
 import os
 import shutil
-import subprocess
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import docker
 
 DOCKER_SOCKET = os.environ.get("VERSAHUB_DOCKER_SOCKET", "/var/run/docker.sock")
 _DEBIAN_DOCKER = "/usr/bin/docker"
@@ -36,16 +43,36 @@ def docker_cli() -> str:
     return found
 
 
+def docker_client(timeout: float = 30.0) -> docker.APIClient:
+    """The Docker SDK's client on ``DOCKER_SOCKET`` (close it, or use it in ``with``).
+
+    Raises ``docker.errors.DockerException`` when the engine does not answer.
+    """
+    return docker.APIClient(base_url=f"unix://{DOCKER_SOCKET}", version="auto", timeout=timeout)
+
+
+def engine_state(timeout: float = 1.0) -> dict[str, str]:
+    """``{"state": "running"|"down"|"absent", "detail"}`` of the local engine (a ping)."""
+    if not os.path.exists(DOCKER_SOCKET):
+        return {"state": "absent", "detail": f"no {DOCKER_SOCKET}"}
+    try:
+        with docker_client(timeout) as client:
+            client.ping()
+    except (docker.errors.DockerException, OSError) as err:  # requests' errors are OSErrors
+        return {"state": "down", "detail": str(err)}
+    return {"state": "running", "detail": DOCKER_SOCKET}
+
+
 def image_labels(name: str) -> dict[str, str] | None:
     """Labels of a local image, ``{}`` when it has none, ``None`` when it does not exist."""
-    proc = subprocess.run(
-        [docker_cli(), "image", "inspect", "--format", "{{json .Config.Labels}}", name],
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
+    try:
+        with docker_client() as client:
+            doc = client.inspect_image(name)
+    except docker.errors.ImageNotFound:
         return None
-    return json.loads(proc.stdout or "null") or {}
+    except (docker.errors.DockerException, OSError) as err:
+        raise EngineError(f"inspect {name}: {err}") from None
+    return (doc.get("Config") or {}).get("Labels") or {}
 
 
 class DockerEngine:
