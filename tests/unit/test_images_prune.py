@@ -98,12 +98,8 @@ def test_bad_disk_budget_is_an_input_error(given: object) -> None:
         ImagesConfig.from_mapping({"disk_budget": given})
 
 
-def test_disk_budget_default_and_direct_validation() -> None:
+def test_disk_budget_default_and_budget_flag() -> None:
     assert ImagesConfig().disk_budget == 0
-    with pytest.raises(InputError, match="negative"):
-        ImagesConfig(disk_budget=-1)
-    with pytest.raises(InputError, match="bytes"):
-        ImagesConfig(disk_budget="50G")  # type: ignore[arg-type]
     assert parse_budget("1G", field="budget") == 1024**3
 
 

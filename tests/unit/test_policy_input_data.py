@@ -12,6 +12,8 @@ import pytest
 from versahub.errors import InputError
 from versahub.policy.data import render_site_data, site_data_file, write_site_data
 from versahub.policy.input import build_input
+from versahub.site import site_from_mapping
+from versahub.spec import parse_spec
 
 GiB = 1024**3
 
@@ -69,22 +71,6 @@ def test_build_input_keeps_given_limits() -> None:
 
 
 @dataclass
-class _Resources:
-    memory_bytes: int | None = 4 * GiB
-    cpu: float | None = 2
-    max_duration_seconds: int | None = None
-    idle_timeout_seconds: int | None = 600
-
-
-@dataclass
-class _Spec:
-    resources: _Resources
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(SPEC)
-
-
-@dataclass
 class _Group:
     name: str
 
@@ -97,8 +83,11 @@ class _User:
 
 
 def test_build_input_from_spec_object_and_hub_user() -> None:
+    spec = parse_spec(
+        {"repo": SPEC["repo"], "resources": {"memory": "4G", "cpu": 2, "idle_timeout": "10m"}}
+    )
     doc = build_input(
-        _Spec(_Resources()),
+        spec,
         _User("alice", [_Group("ds101")], True),
         {"external": True, "referrer": "https://mybinder.org/"},
         {"users": ["bob", "carol"], "groups": []},
@@ -227,8 +216,6 @@ def test_group_caps_inherit_default() -> None:
 
 
 def test_render_site_defaults_from_site_module() -> None:
-    from versahub.site import site_from_mapping
-
     site = site_from_mapping({})
     doc = render_site_data(site.policy, site.volumes)
     assert set(doc) == set(ARCH_EXAMPLE)
@@ -236,49 +223,6 @@ def test_render_site_defaults_from_site_module() -> None:
     assert doc["caps"]["default"]["max_duration_seconds"] == 86400
     assert doc["allowed_forges"] == ["*"]
     assert doc["volumes"]["home"]["write"] == {"users": ["*"], "groups": []}
-
-
-def test_render_empty_is_neutral() -> None:
-    doc = render_site_data({}, {})
-    assert doc["trusted_repos"] == [] and doc["trusted_forges"] == []
-    assert doc["caps"]["default"] == dict.fromkeys(
-        ("memory_bytes", "cpu", "max_duration_seconds", "idle_timeout_seconds")
-    )
-    assert doc["large_request"] == {"memory_bytes": None, "cpu": None}
-
-
-@pytest.mark.parametrize(
-    ("policy", "volumes", "field"),
-    [
-        pytest.param(
-            {"caps": {"default": {"memory": "4X"}}}, {}, "policy.caps.default.memory", id="bad-size"
-        ),
-        pytest.param(
-            {"caps": {"default": {"max_duration": "soon"}}},
-            {},
-            "policy.caps.default.max_duration",
-            id="bad-duration",
-        ),
-        pytest.param(
-            {"caps": {"groups": {"g": {"cpu": 0}}}}, {}, "policy.caps.groups.g.cpu", id="zero-cpu"
-        ),
-        pytest.param(
-            {"caps": {"default": {"ram": "4G"}}}, {}, "policy.caps.default.ram", id="unknown-cap"
-        ),
-        pytest.param(
-            {"trusted_forges": "github.com"}, {}, "policy.trusted_forges", id="forges-string"
-        ),
-        pytest.param({"share": {"groups": "all"}}, {}, "policy.share.groups", id="share"),
-        pytest.param({}, {"v": {"kind": "nfs"}}, "volumes.v.kind", id="volume-kind"),
-        pytest.param(
-            {}, {"v": {"read": {"users": "*"}}}, "volumes.v.read.users", id="volume-users-string"
-        ),
-    ],
-)
-def test_render_bad(policy: Any, volumes: Any, field: str) -> None:
-    with pytest.raises(InputError) as err:
-        render_site_data(policy, volumes)
-    assert err.value.field == field
 
 
 def test_write_site_data_atomic(tmp_path: Path) -> None:

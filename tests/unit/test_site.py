@@ -89,6 +89,94 @@ def test_volumes_replace_the_default_catalogue() -> None:
         pytest.param(
             {"site": {"warnings": "x"}}, "site.warnings", "expected array", id="warnings-type"
         ),
+        # policy: and volumes: are checked here only (render_site_data converts, checks nothing)
+        pytest.param(
+            {"policy": {"caps": {"default": {"max_duration": "soon"}}}},
+            "policy.caps.default.max_duration",
+            "accepted form",
+            id="caps-duration",
+        ),
+        pytest.param(
+            {"policy": {"caps": {"groups": {"g": {"cpu": 0}}}}},
+            "policy.caps.groups.g.cpu",
+            "",
+            id="group-caps-cpu-zero",
+        ),
+        pytest.param(
+            {"policy": {"caps": {"default": {"ram": "4G"}}}},
+            "policy.caps.default",
+            "unknown key",
+            id="caps-unknown-key",
+        ),
+        pytest.param(
+            {"policy": {"trusted_forges": "github.com"}},
+            "policy.trusted_forges",
+            "expected array",
+            id="forges-string",
+        ),
+        pytest.param(
+            {"volumes": {"v": {"kind": "shared", "read": {"users": "*"}}}},
+            "volumes.v.read.users",
+            "expected array",
+            id="volume-users-string",
+        ),
+        # ranges of versahub/spec/sizes.py, met when the site is converted once at load
+        pytest.param(
+            {"policy": {"caps": {"default": {"memory": "512K"}}}},
+            "policy.caps.default.memory",
+            "at least 1M",
+            id="caps-memory-below-1M",
+        ),
+        pytest.param(
+            {"policy": {"large_request": {"memory": "100T"}}},
+            "policy.large_request.memory",
+            "at most 64T",
+            id="large-request-memory-above-64T",
+        ),
+        pytest.param(
+            {"policy": {"caps": {"groups": {"g": {"idle_timeout": "30m1h"}}}}},
+            "policy.caps.groups.g.idle_timeout",
+            "must be a duration",
+            id="group-caps-duration-order",
+        ),
+        # images: checked here only (ImagesConfig converts)
+        pytest.param(
+            {"images": {"target_repo_dir": "srv/repo"}},
+            "images.target_repo_dir",
+            "accepted form",
+            id="images-repo-dir-relative",
+        ),
+        pytest.param(
+            {"images": {"max_concurrent_builds": 0}},
+            "images.max_concurrent_builds",
+            "minimum",
+            id="images-no-builds",
+        ),
+        pytest.param(
+            {"images": {"build_timeout": 0}}, "images.build_timeout", "", id="images-timeout-zero"
+        ),
+        pytest.param(
+            {"images": {"resolve_timeout": -1}},
+            "images.resolve_timeout",
+            "",
+            id="images-resolve-timeout-negative",
+        ),
+        pytest.param(
+            {"images": {"disk_budget": -1}}, "images.disk_budget", "", id="images-budget-negative"
+        ),
+        pytest.param(
+            {"images": {"disk_budget": "512K"}},
+            "images.disk_budget",
+            "at least 1M",
+            id="images-budget-below-1M",
+        ),
+        pytest.param({"images": {"user_id": 1}}, "images", "unknown key", id="images-unknown"),
+        pytest.param(
+            {"registry": {"enabled": True}, "images": {"image_prefix": "versahub/r2d-"}},
+            "images.image_prefix",
+            "must start with the registry address '127.0.0.1:5000/'",
+            id="image-prefix-outside-registry",
+        ),
     ],
 )
 def test_bad_site_names_the_key(doc: dict, field: str, reason: str) -> None:
@@ -205,3 +293,10 @@ def test_demo_groups_name_only_people_who_can_log_in() -> None:
     assert "mallory cannot log in" in err.value.reason
     site = site_from_mapping({"hub": {"groups": {"ds101": ["alice"]}}})
     assert site.data["hub"]["groups"] == {"ds101": ["alice"]}
+
+
+def test_registry_mode_image_prefix_under_the_registry() -> None:
+    site = site_from_mapping({"registry": {"enabled": True}})
+    assert site.images_config().image_prefix == "127.0.0.1:5000/versahub/r2d-"
+    given = {"registry": {"enabled": True}, "images": {"image_prefix": "127.0.0.1:5000/x/"}}
+    assert site_from_mapping(given).images_config().registry == "127.0.0.1:5000"

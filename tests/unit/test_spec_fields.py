@@ -9,6 +9,7 @@ import pytest
 from versahub.errors import InputError, shorten
 from versahub.spec import ServerSpec, parse_spec, random_server_name
 from versahub.spec.names import validate_server_name
+from versahub.spec.sizes import LIMIT_KEYS, limits_of
 
 BASE = {"repo": "gh:binder-examples/requirements"}
 
@@ -448,7 +449,7 @@ def test_defaults() -> None:
 )
 def test_memory_accepted(memory: object, canonical: str, nbytes: int) -> None:
     r = spec(resources={"memory": memory}).resources
-    assert (r.memory, r.memory_bytes) == (canonical, nbytes)
+    assert (r.memory, r.limits()["memory_bytes"]) == (canonical, nbytes)
 
 
 @pytest.mark.parametrize(
@@ -483,13 +484,52 @@ def test_cpu_rejected(cpu: object) -> None:
 )
 def test_duration_accepted(text: object, canonical: str, seconds: int) -> None:
     r = spec(resources={"max_duration": text, "idle_timeout": text}).resources
-    assert (r.max_duration, r.max_duration_seconds) == (canonical, seconds)
-    assert (r.idle_timeout, r.idle_timeout_seconds) == (canonical, seconds)
+    limits = r.limits()
+    assert (r.max_duration, limits["max_duration_seconds"]) == (canonical, seconds)
+    assert (r.idle_timeout, limits["idle_timeout_seconds"]) == (canonical, seconds)
 
 
 @pytest.mark.parametrize("text", ["", "0s", "8", "h", "1w", "30m1h", "-1h", "400d", True, 1.5])
 def test_duration_rejected(text: object) -> None:
     rejects("resources.max_duration", {**BASE, "resources": {"max_duration": text}})
+
+
+@pytest.mark.parametrize(
+    ("resources", "fallback", "expected"),
+    [
+        pytest.param(
+            {"memory": "2G", "cpu": 1, "max_duration": "8h", "idle_timeout": "1h"},
+            None,
+            (2 * 1024**3, 1.0, 28800, 3600),
+            id="all-given",
+        ),
+        pytest.param({"memory": None, "cpu": ""}, None, (None, None, None, None), id="none-given"),
+        pytest.param(
+            {"cpu": 16},
+            {"memory_bytes": 1, "cpu": 2.0, "max_duration_seconds": 3, "idle_timeout_seconds": 4},
+            (1, 16.0, 3, 4),
+            id="fallback-fills-the-rest",
+        ),
+    ],
+)
+def test_limits_of_converts_one_way(resources: dict, fallback: Any, expected: tuple) -> None:
+    limits = limits_of(resources, "caps", fallback)
+    assert tuple(limits[key] for key in LIMIT_KEYS) == expected
+
+
+@pytest.mark.parametrize(
+    ("resources", "field"),
+    [
+        pytest.param({"memory": "512K"}, "caps.memory", id="memory-below-1M"),
+        pytest.param({"cpu": "2"}, "caps.cpu", id="cpu-text"),
+        pytest.param({"max_duration": "30m1h"}, "caps.max_duration", id="duration-order"),
+        pytest.param({"idle_timeout": "0s"}, "caps.idle_timeout", id="duration-zero"),
+    ],
+)
+def test_limits_of_names_the_field(resources: dict, field: str) -> None:
+    with pytest.raises(InputError) as err:
+        limits_of(resources, "caps")
+    assert err.value.field == field
 
 
 def test_resources_unknown_key_and_type() -> None:

@@ -27,10 +27,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from versahub.spec.sizes import parse_duration, parse_memory
+from versahub.spec.names import GROUP_PREFIX
+from versahub.spec.sizes import limits_of
 
 LABEL_PREFIX = "org.versahub"
-GROUP_PREFIX = "group:"
 # urlpaths whose next segment is a file path relative to Jupyter's root
 _FILE_ROUTES = re.compile(r"^(lab/tree|doc/tree|tree|notebooks|edit|files|voila/render)(/|$)")
 
@@ -161,18 +161,7 @@ def _site_data(site: Any) -> Mapping[str, Any]:
 
 def _default_limits(site: Mapping[str, Any]) -> dict[str, Any]:
     caps = site.get("policy", {}).get("caps", {}).get("default", {})
-    memory, cpu = caps.get("memory"), caps.get("cpu")
-    max_duration, idle = caps.get("max_duration"), caps.get("idle_timeout")
-    return {
-        "memory_bytes": None if memory is None else parse_memory("caps.memory", memory),
-        "cpu": None if cpu is None else float(cpu),
-        "max_duration_seconds": (
-            None if max_duration is None else parse_duration("caps.max_duration", max_duration)
-        ),
-        "idle_timeout_seconds": (
-            None if idle is None else parse_duration("caps.idle_timeout", idle)
-        ),
-    }
+    return limits_of(caps, "policy.caps.default")
 
 
 def default_limits(site: Any) -> Limits:
@@ -182,22 +171,7 @@ def default_limits(site: Any) -> Limits:
 
 def effective_limits(spec: Any, site: Any) -> Limits:
     """The spec's limits where given, the site's ``policy.caps.default`` elsewhere."""
-    defaults = _default_limits(_site_data(site))
-    res = spec.resources
-    return Limits(
-        memory_bytes=res.memory_bytes if res.memory_bytes is not None else defaults["memory_bytes"],
-        cpu=float(res.cpu) if res.cpu is not None else defaults["cpu"],
-        max_duration_seconds=(
-            res.max_duration_seconds
-            if res.max_duration_seconds is not None
-            else defaults["max_duration_seconds"]
-        ),
-        idle_timeout_seconds=(
-            res.idle_timeout_seconds
-            if res.idle_timeout_seconds is not None
-            else defaults["idle_timeout_seconds"]
-        ),
-    )
+    return Limits(**spec.resources.limits(_default_limits(_site_data(site))))
 
 
 def volume_source(volume: str, kind: str, owner: str, layout: Layout, spec: Any = None) -> str:

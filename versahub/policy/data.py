@@ -1,10 +1,12 @@
 """Render site.yaml's policy settings into OPA's site data (``data.versahub.site``).
 
-``render_site_data`` is pure: it turns the ``policy`` and ``volumes`` sections of a validated
-site into the document of ``docs/architecture.md`` — sizes in bytes, durations in seconds —
-so that Rego never parses a size. ``write_site_data`` is the only I/O: it writes
-``<data_dir>/versahub/site/data.json`` atomically (temporary file in the same folder, then
-``os.replace``) so OPA's file watcher never loads a half-written document.
+``render_site_data`` is pure: it *converts* the ``policy`` and ``volumes`` sections of a site
+that ``versahub.site`` has already validated (schema, defaults filled in) into the document
+of ``docs/architecture.md`` — sizes in bytes, durations in seconds (``limits_of``) — so that
+Rego never parses a size. It checks nothing the schema checks; the site loader converts once
+at load, so an out-of-range size is refused there, naming its key. ``write_site_data`` is the
+only I/O: it writes ``<data_dir>/versahub/site/data.json`` atomically (temporary file in the
+same folder, then ``os.replace``) so OPA's file watcher never loads a half-written document.
 
 It must never guess a missing security setting into something more permissive than the
 site's defaults, and never write outside ``data_dir``.
@@ -14,130 +16,52 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from versahub.errors import InputError, shorten
-from versahub.spec.sizes import parse_duration, parse_memory
+from versahub.spec.sizes import limits_of
 from versahub.util.files import SHARED, atomic_write
 
 SITE_DATA_PATH = ("versahub", "site")
-CAP_KEYS = ("memory_bytes", "cpu", "max_duration_seconds", "idle_timeout_seconds")
-VOLUME_KINDS = frozenset({"home", "shared", "project"})
 
 
-def _strings(value: Any, field: str) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        raise InputError(field, f"expected a list of names, got {type(value).__name__}")
-    out: list[str] = []
-    for item in value:
-        if not isinstance(item, str) or not item:
-            raise InputError(field, f"expected non-empty strings, got {shorten(item)}")
-        if item not in out:
-            out.append(item)
-    return out
-
-
-def _mapping(value: Any, field: str) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InputError(field, f"expected a mapping, got {type(value).__name__}")
-    return value
-
-
-def _cpu(value: Any, field: str) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise InputError(field, f"expected a positive number of CPUs, got {shorten(value)}")
-    return value
-
-
-def _caps(raw: Any, field: str, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Normalise one caps block; keys it leaves out come from ``base`` (or are ``None``)."""
-    caps = _mapping(raw, field)
-    out: dict[str, Any] = dict(base) if base else dict.fromkeys(CAP_KEYS)
-    if "memory" in caps:
-        out["memory_bytes"] = parse_memory(f"{field}.memory", caps["memory"])
-    if "cpu" in caps:
-        out["cpu"] = _cpu(caps["cpu"], f"{field}.cpu")
-    if "max_duration" in caps:
-        out["max_duration_seconds"] = parse_duration(f"{field}.max_duration", caps["max_duration"])
-    if "idle_timeout" in caps:
-        out["idle_timeout_seconds"] = parse_duration(f"{field}.idle_timeout", caps["idle_timeout"])
-    unknown = sorted(set(caps) - {"memory", "cpu", "max_duration", "idle_timeout"})
-    if unknown:
-        raise InputError(f"{field}.{unknown[0]}", "unknown key")
-    return out
-
-
-def _who(raw: Any, field: str) -> dict[str, list[str]]:
-    who = _mapping(raw, field)
-    return {
-        "users": _strings(who.get("users"), f"{field}.users"),
-        "groups": _strings(who.get("groups"), f"{field}.groups"),
-    }
-
-
-def _volumes(volumes: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, raw in volumes.items():
-        field = f"volumes.{name}"
-        vol = _mapping(raw, field)
-        kind = vol.get("kind", "shared")
-        if kind not in VOLUME_KINDS:
-            raise InputError(
-                f"{field}.kind", f"{shorten(kind)} is not one of home, shared, project"
-            )
-        out[str(name)] = {
-            "kind": kind,
-            "read": _who(vol.get("read"), f"{field}.read"),
-            "write": _who(vol.get("write"), f"{field}.write"),
-        }
-    return out
+def _who(who: Mapping[str, Any]) -> dict[str, list[str]]:
+    return {"users": list(who.get("users", [])), "groups": list(who.get("groups", []))}
 
 
 def render_site_data(site_policy: Mapping[str, Any], volumes: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the ``data.versahub.site`` document for a site's ``policy`` and ``volumes``.
+    """Return the ``data.versahub.site`` document for a validated site's ``policy`` and
+    ``volumes`` (``site.policy``, ``site.volumes``).
 
     Group caps inherit each key they leave out from ``caps.default``, so a rule compares
-    numbers only. Raises ``InputError`` (field ``policy.…`` / ``volumes.…``) on bad values.
+    numbers only.
     """
-    policy = _mapping(site_policy, "policy")
-    caps = _mapping(policy.get("caps"), "policy.caps")
-    default_caps = _caps(caps.get("default"), "policy.caps.default")
-    groups = _mapping(caps.get("groups"), "policy.caps.groups")
-    large = _mapping(policy.get("large_request"), "policy.large_request")
-    large_out: dict[str, Any] = {"memory_bytes": None, "cpu": None}
-    if "memory" in large:
-        large_out["memory_bytes"] = parse_memory("policy.large_request.memory", large["memory"])
-    if "cpu" in large:
-        large_out["cpu"] = _cpu(large["cpu"], "policy.large_request.cpu")
-    share = _mapping(policy.get("share"), "policy.share")
-    share_groups = share.get("groups", "member")
-    if share_groups not in ("member", "any"):
-        raise InputError("policy.share.groups", f"{shorten(share_groups)} is not member or any")
-    allowed_forges = policy.get("allowed_forges")
+    caps = site_policy["caps"]
+    default_caps = limits_of(caps["default"], "policy.caps.default")
+    large = limits_of(site_policy["large_request"], "policy.large_request")
     return {
-        "trusted_repos": _strings(policy.get("trusted_repos"), "policy.trusted_repos"),
-        "trusted_forges": _strings(policy.get("trusted_forges"), "policy.trusted_forges"),
-        "allowed_forges": (
-            ["*"] if allowed_forges is None else _strings(allowed_forges, "policy.allowed_forges")
-        ),
-        "allowed_internal_hosts": _strings(
-            policy.get("allowed_internal_hosts"), "policy.allowed_internal_hosts"
-        ),
+        "trusted_repos": list(site_policy["trusted_repos"]),
+        "trusted_forges": list(site_policy["trusted_forges"]),
+        "allowed_forges": list(site_policy["allowed_forges"]),
+        "allowed_internal_hosts": list(site_policy["allowed_internal_hosts"]),
         "caps": {
             "default": default_caps,
             "groups": {
-                str(g): _caps(c, f"policy.caps.groups.{g}", default_caps) for g, c in groups.items()
+                group: limits_of(group_caps, f"policy.caps.groups.{group}", default_caps)
+                for group, group_caps in caps["groups"].items()
             },
         },
-        "large_request": large_out,
-        "volumes": _volumes(_mapping(volumes, "volumes")),
-        "share": {"groups": share_groups},
+        "large_request": {"memory_bytes": large["memory_bytes"], "cpu": large["cpu"]},
+        "volumes": {
+            name: {
+                "kind": volume["kind"],
+                "read": _who(volume.get("read", {})),
+                "write": _who(volume.get("write", {})),
+            }
+            for name, volume in volumes.items()
+        },
+        "share": {"groups": site_policy["share"]["groups"]},
     }
 
 

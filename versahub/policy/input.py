@@ -13,50 +13,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from versahub.errors import InputError, shorten
-from versahub.spec.sizes import parse_duration, parse_memory
-
-GROUP_PREFIX = "group:"
-
-
-def _limits_from_resources(resources: Mapping[str, Any]) -> dict[str, Any]:
-    def get(key: str) -> Any:
-        value = resources.get(key)
-        return None if value in (None, "") else value
-
-    memory, cpu = get("memory"), get("cpu")
-    max_duration, idle = get("max_duration"), get("idle_timeout")
-    if cpu is not None and (isinstance(cpu, bool) or not isinstance(cpu, int | float | str)):
-        raise InputError("spec.resources.cpu", f"expected a number, got {shorten(cpu)}")
-    try:
-        cpu_value = None if cpu is None else float(cpu)
-    except ValueError:
-        raise InputError("spec.resources.cpu", f"{shorten(cpu)} is not a number") from None
-    return {
-        "memory_bytes": None if memory is None else parse_memory("spec.resources.memory", memory),
-        "cpu": cpu_value,
-        "max_duration_seconds": (
-            None
-            if max_duration is None
-            else parse_duration("spec.resources.max_duration", max_duration)
-        ),
-        "idle_timeout_seconds": (
-            None if idle is None else parse_duration("spec.resources.idle_timeout", idle)
-        ),
-    }
+from versahub.spec.names import GROUP_PREFIX
+from versahub.spec.sizes import limits_of
 
 
 def spec_document(spec: Any) -> dict[str, Any]:
-    """Return ``spec.to_dict()`` plus ``limits`` (numbers), for a ServerSpec or a dict."""
+    """Return the spec's document (``to_dict()`` of a ServerSpec, or a normalised spec
+    mapping) plus ``limits``: its ``resources`` as numbers (``limits_of``), unless given."""
     if hasattr(spec, "to_dict"):
-        doc = copy.deepcopy(dict(spec.to_dict()))
-        res = spec.resources
-        doc["limits"] = {
-            "memory_bytes": res.memory_bytes,
-            "cpu": None if res.cpu is None else float(res.cpu),
-            "max_duration_seconds": res.max_duration_seconds,
-            "idle_timeout_seconds": res.idle_timeout_seconds,
-        }
-        return doc
+        spec = spec.to_dict()
     if not isinstance(spec, Mapping):
         raise InputError("spec", f"expected a ServerSpec or a mapping, got {type(spec).__name__}")
     doc = copy.deepcopy(dict(spec))
@@ -64,7 +29,7 @@ def spec_document(spec: Any) -> dict[str, Any]:
         resources = doc.get("resources") or {}
         if not isinstance(resources, Mapping):
             raise InputError("spec.resources", "expected a mapping")
-        doc["limits"] = _limits_from_resources(resources)
+        doc["limits"] = limits_of(resources, "spec.resources")
     return doc
 
 
@@ -103,8 +68,9 @@ def origin_document(origin: Mapping[str, Any] | None) -> dict[str, Any]:
     return {"external": bool(origin.get("external", False)), "referrer": referrer or None}
 
 
-def directory_from_collaborators(collaborators: Iterable[str]) -> dict[str, list[str]]:
-    """The directory a CLI assumes when it knows nothing: every collaborator exists."""
+def split_collaborators(collaborators: Iterable[str]) -> dict[str, list[str]]:
+    """``{"users", "groups"}`` of a spec's collaborators (``group:<name>`` names a group),
+    sorted and deduplicated; also the directory a CLI assumes when it knows nothing."""
     users, groups = set(), set()
     for entry in collaborators:
         if entry.startswith(GROUP_PREFIX):
@@ -130,7 +96,7 @@ def build_input(
     spec_doc = spec_document(spec)
     if directory is None:
         collaborators = spec_doc.get("collaborators") or []
-        directory_doc = directory_from_collaborators(collaborators)
+        directory_doc = split_collaborators(collaborators)
     else:
         directory_doc = {
             "users": _names(directory.get("users"), "directory.users"),

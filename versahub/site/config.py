@@ -20,6 +20,7 @@ import yaml
 
 from versahub.errors import InputError, shorten
 from versahub.images.config import ImagesConfig
+from versahub.policy.data import render_site_data
 from versahub.site.defaults import DEFAULTS, REPLACE_KEYS
 from versahub.spec import parse_spec
 
@@ -203,7 +204,19 @@ def _check_semantics(doc: Mapping[str, Any], origin: str) -> None:
         raise InputError(
             f"{origin}: volumes", f"only one volume may be of kind home, found {', '.join(homes)}"
         )
+    registry = doc["registry"]
+    prefix = doc["images"].get("image_prefix")
+    if registry["enabled"] and prefix is not None:
+        host = f"{registry['address']}/"
+        if not prefix.startswith(host):
+            raise InputError(
+                f"{origin}: images.image_prefix",
+                f"must start with the registry address {host!r} when registry.enabled is true",
+            )
     try:
+        # sizes and durations convert once here, so their ranges (versahub/spec/sizes.py:
+        # at least 1M, at most 366d, whole bytes) are refused at load, naming the key
+        render_site_data(doc["policy"], doc["volumes"])
         images_config(doc)
     except InputError as err:
         raise InputError(f"{origin}: {err.field}", err.reason) from None

@@ -7,6 +7,10 @@ largest unit that divides the size exactly (``1.5G`` → ``1536M``). Durations a
 ``<n>d<n>h<n>m<n>s`` (any non-empty subset, in that order) or a whole number of seconds;
 the canonical form is compound (``90m`` → ``1h30m``).
 
+``limits_of`` is the one conversion of a ``resources``-shaped mapping (a spec's
+``resources``, a site's ``policy.caps.*`` and ``policy.large_request``) into the numbers the
+policy, the runtime plan and the culler compare: bytes, CPUs, seconds.
+
 This module only parses and formats numbers; whether a size is *allowed* is a policy
 question (``data.versahub.site.caps``). It must never round a value silently.
 """
@@ -14,6 +18,8 @@ question (``data.versahub.site.caps``). It must never round a value silently.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from versahub.errors import InputError, shorten
 from versahub.spec.text import require_number, require_str, type_name
@@ -109,3 +115,34 @@ def format_duration(seconds: int) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts) or "0s"
+
+
+RESOURCE_KEYS = ("memory", "cpu", "max_duration", "idle_timeout")
+LIMIT_KEYS = ("memory_bytes", "cpu", "max_duration_seconds", "idle_timeout_seconds")
+
+
+def limits_of(
+    resources: Mapping[str, Any], field: str, fallback: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The numbers of ``resources`` (``{"memory": "2G", "cpu": 1, ...}``), keyed by
+    ``LIMIT_KEYS``: memory in bytes, CPUs as a float, durations in seconds.
+
+    A key left out, ``None`` or ``""`` takes ``fallback``'s value (``None`` without one):
+    a spec's limits over the site's default caps, a group's caps over the default ones.
+    Errors name ``<field>.<key>``.
+    """
+    memory, cpu, max_duration, idle = (
+        None if resources.get(key) in (None, "") else resources[key] for key in RESOURCE_KEYS
+    )
+    given = {
+        "memory_bytes": None if memory is None else parse_memory(f"{field}.memory", memory),
+        "cpu": None if cpu is None else require_number(f"{field}.cpu", cpu),
+        "max_duration_seconds": (
+            None if max_duration is None else parse_duration(f"{field}.max_duration", max_duration)
+        ),
+        "idle_timeout_seconds": (
+            None if idle is None else parse_duration(f"{field}.idle_timeout", idle)
+        ),
+    }
+    base = fallback or {}
+    return {key: base.get(key) if value is None else value for key, value in given.items()}
