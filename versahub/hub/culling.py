@@ -26,8 +26,9 @@ from urllib.parse import quote
 
 import aiohttp
 
+from versahub.constants import GUEST_PREFIX
 from versahub.launch.plan import Limits, default_limits, effective_limits
-from versahub.launch.request import stored_spec
+from versahub.launch.request import PUBLIC_KEY, stored_spec
 from versahub.site.source import site_file
 
 log = logging.getLogger("versahub.culling")
@@ -124,7 +125,7 @@ async def cull_once(session: aiohttp.ClientSession, api_url: str, site: Any) -> 
             if reason is None:
                 continue
             path = f"{api_url}/users/{quote(user['name'])}/servers/{quote(name)}"
-            body = {"remove": True} if options.get("public_copy_of") else {}
+            body = {"remove": True} if options.get(PUBLIC_KEY) else {}
             log.info("stopping %s/%s: %s", user["name"], name, reason)
             async with session.delete(path, json=body) as resp:
                 if resp.status >= 400:
@@ -134,7 +135,6 @@ async def cull_once(session: aiohttp.ClientSession, api_url: str, site: Any) -> 
     return stopped
 
 
-GUEST_PREFIX = "guest-"
 MIN_GUEST_GRACE = 10.0
 
 

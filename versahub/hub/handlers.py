@@ -43,6 +43,7 @@ from jupyterhub.scopes import has_scope
 from jupyterhub.utils import url_path_join
 from tornado import web
 
+from versahub.constants import GUEST_GROUP, GUEST_PREFIX
 from versahub.errors import InputError
 from versahub.launch import progress as launches
 from versahub.launch.directory import known_collaborators
@@ -56,10 +57,6 @@ from versahub.launch.request import (
 from versahub.launch.service import LaunchService, service_for
 from versahub.spec import spec_errors
 
-GUEST_PREFIX = "guest-"
-# Every guest account is in this group: the culler may delete members of this group only
-# (its scope is ``delete:users!group=versahub-guests``), once their copy is gone.
-GUEST_GROUP = "versahub-guests"
 PUBLIC_SERVER = "public"
 
 

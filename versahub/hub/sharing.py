@@ -17,6 +17,8 @@ from typing import Any
 
 from jupyterhub import orm
 
+from versahub.spec.names import GROUP_PREFIX
+
 log = logging.getLogger(__name__)
 
 
@@ -44,29 +46,17 @@ def sync_shares(
     for name in sorted(wanted_groups):
         group = orm.Group.find(db, name)
         if group is None:
-            missing.append(f"group:{name}")
+            missing.append(f"{GROUP_PREFIX}{name}")
             continue
         if orm.Share.find(db, orm_spawner, group) is None:
-            granted.append(f"group:{name}")
+            granted.append(f"{GROUP_PREFIX}{name}")
         orm.Share.grant(db, orm_spawner, group)
     for share in list(db.query(orm.Share).filter_by(spawner_id=orm_spawner.id)):
         if share.user is not None and share.user.name not in wanted_users:
             revoked.append(share.user.name)
             orm.Share.revoke(db, orm_spawner, share.user)
         elif share.group is not None and share.group.name not in wanted_groups:
-            revoked.append(f"group:{share.group.name}")
+            revoked.append(f"{GROUP_PREFIX}{share.group.name}")
             orm.Share.revoke(db, orm_spawner, share.group)
     db.commit()
     return ShareChanges(tuple(granted), tuple(revoked), tuple(missing))
-
-
-def existing(db: Any, names: Iterable[str]) -> dict[str, list[str]]:
-    """The policy input's ``directory``: which collaborators exist on the hub."""
-    users, groups = [], []
-    for entry in names:
-        if entry.startswith("group:"):
-            if orm.Group.find(db, entry[len("group:") :]) is not None:
-                groups.append(entry[len("group:") :])
-        elif orm.User.find(db, entry) is not None:
-            users.append(entry)
-    return {"users": sorted(users), "groups": sorted(groups)}

@@ -11,16 +11,13 @@ from typing import Any
 
 from jupyterhub import orm
 
-GROUP_PREFIX = "group:"
+from versahub.policy.input import split_collaborators
 
 
 def known_collaborators(db: Any, names: Iterable[str]) -> dict[str, list[str]]:
     """``{"users": [...], "groups": [...]}``: the entries of ``names`` the hub's database has."""
-    users, groups = set(), set()
-    for entry in names:
-        if entry.startswith(GROUP_PREFIX):
-            if orm.Group.find(db, entry[len(GROUP_PREFIX) :]) is not None:
-                groups.add(entry[len(GROUP_PREFIX) :])
-        elif orm.User.find(db, entry) is not None:
-            users.add(entry)
-    return {"users": sorted(users), "groups": sorted(groups)}
+    named = split_collaborators(names)
+    return {
+        "users": [name for name in named["users"] if orm.User.find(db, name) is not None],
+        "groups": [name for name in named["groups"] if orm.Group.find(db, name) is not None],
+    }
