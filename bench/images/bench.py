@@ -58,7 +58,8 @@ async def main(tmp: Path, rows: list[tuple[str, str]]) -> None:
     try:
         with GitHTTPServer(tmp / "srv") as server:
             site = GitSite(root=tmp, server=server)
-            local = ImagesConfig(image_prefix=prefix)
+            # the bench's git server listens on loopback, which the builder otherwise refuses
+            local = ImagesConfig(image_prefix=prefix, allowed_internal_hosts=("127.0.0.1",))
             builder = ImageBuilder(local)
 
             # time to a ready image: miss (build) then hit, requirements.txt fixture

@@ -127,7 +127,10 @@ async def test_unreachable_repo_is_a_ref_error(tmp_path: os.PathLike) -> None:
     from versahub.images.refs import RepoUnreachable
 
     with pytest.raises(RepoUnreachable):
-        await resolve_ref(f"http://127.0.0.1:9/{os.getpid()}", "main", timeout=10)
+        await resolve_ref(
+            f"http://127.0.0.1:9/{os.getpid()}", "main", timeout=10,
+            allowed_internal_hosts=("127.0.0.1",),  # else refused before git runs
+        )  # fmt: skip
 
 
 def test_events_shape() -> None:

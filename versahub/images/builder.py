@@ -41,7 +41,7 @@ from versahub.images.events import Event, EventLog, clean_line, event, is_meanin
 from versahub.images.lookup import RegistryClient, RegistryError, find_image
 from versahub.images.names import CACHE_KEY_LABEL, ImageRef, canonical_repo, image_name
 from versahub.images.prune import LastUsedIndex, PruneReport, prune
-from versahub.images.refs import RefError, resolve_ref
+from versahub.images.refs import RefError, check_repo_host, resolve_ref
 
 BUILDER_VERSION = f"r2d-{repo2docker.__version__}+vh-{BUILDPACK_VERSION}"
 TAIL_LINES = 12
@@ -140,7 +140,10 @@ class ImageBuilder:
         self.stats.requests += 1
         yield event("fetching", f"Resolving {ref} of {repo}")
         try:
-            commit = await resolve_ref(repo, ref, timeout=self.config.resolve_timeout)
+            commit = await resolve_ref(
+                repo, ref, timeout=self.config.resolve_timeout,
+                allowed_internal_hosts=self.config.allowed_internal_hosts,
+            )  # fmt: skip
         except RefError as err:
             yield event("failed", str(err))
             return
@@ -305,6 +308,12 @@ class ImageBuilder:
         return [*cmd, "--", repo]
 
     async def _repo2docker(self, repo: str, commit: str, image: ImageRef, log: EventLog) -> None:
+        try:  # again right before the clone: a full commit skipped resolve_ref's check
+            await check_repo_host(
+                repo, self.config.allowed_internal_hosts, timeout=self.config.resolve_timeout
+            )
+        except RefError as err:
+            raise BuildFailed(str(err)) from None
         async with DockerEngine() as engine:
             _, python_version = await self._base_image(engine)
         with tempfile.TemporaryDirectory(prefix="versahub-r2d-") as tmp:

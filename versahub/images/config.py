@@ -55,6 +55,9 @@ class ImagesConfig:
         jupyterhub_version: ``jupyterhub`` version installed in the base image (the hub's).
         base_packages: pip requirements of the base image besides jupyterhub.
         debian_suite / debian_mirror: what debootstrap fetches for the base image.
+        allowed_internal_hosts: host names, host patterns and CIDR ranges the builder may
+            fetch repositories from although they resolve to an internal address; filled
+            from ``policy.allowed_internal_hosts`` (``versahub.images.refs.check_repo_host``).
     """
 
     image_prefix: str = "versahub/r2d-"
@@ -80,6 +83,7 @@ class ImagesConfig:
     debian_suite: str = "bookworm"
     debian_mirror: str = "http://deb.debian.org/debian"
     disk_budget: int = 0
+    allowed_internal_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # not a site.yaml key, so no schema rule: the one check of the notebook user

@@ -4,6 +4,11 @@ Runs git with no shell, ``--`` before user-supplied arguments, ``GIT_TERMINAL_PR
 (a private or missing repository fails instead of asking for a password), no credential
 helpers or askpass programs, and a timeout. A full 40-hex commit passes through without any
 network access. Never clones, never writes to disk.
+
+Before git connects anywhere, ``check_repo_host`` resolves the repository's host and
+refuses loopback, private, link-local (cloud metadata) and unique-local addresses unless the
+site's ``policy.allowed_internal_hosts`` allows the host or the address (``hosts.py``); the
+builder runs the same check again right before repo2docker clones.
 """
 
 from __future__ import annotations
@@ -11,8 +16,17 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections.abc import Awaitable, Callable, Sequence
 
 from versahub.errors import InputError
+from versahub.images.hosts import (
+    IPAddress,
+    address_allowed,
+    host_allowed,
+    is_internal,
+    repo_host,
+    resolve_addresses,
+)
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _SHA_LIKE = re.compile(r"[0-9a-fA-F]{7,40}")
@@ -34,6 +48,48 @@ class RepoUnreachable(RefError):
 
 class ResolveTimeout(RefError):
     """``git ls-remote`` did not answer in time."""
+
+
+class HostRefused(RefError):
+    """The repository's host resolves to an internal address the site does not allow."""
+
+
+Resolver = Callable[[str], Awaitable[list[IPAddress]]]
+
+
+async def check_repo_host(
+    repo: str,
+    allowed_internal_hosts: Sequence[str] = (),
+    *,
+    timeout: float = 30.0,
+    resolve: Resolver = resolve_addresses,
+) -> None:
+    """Refuse ``repo`` when its host resolves to an internal address (``HostRefused``).
+
+    Allowed without resolving: a host that an ``allowed_internal_hosts`` entry names or
+    matches as a pattern (as the policy exempts it). Otherwise every address the host
+    resolves to must be outside the internal ranges (``hosts.INTERNAL_NETWORKS``) or inside
+    an allowed CIDR range. A host that does not resolve in ``timeout`` is
+    ``RepoUnreachable``; a URL with no host (a local path) has nothing to resolve, and
+    git's ``protocol.file.allow=never`` refuses it.
+    """
+    host = repo_host(repo)
+    if not host or host_allowed(host, allowed_internal_hosts):
+        return
+    try:
+        addresses = await asyncio.wait_for(resolve(host), timeout)
+    except TimeoutError:
+        raise RepoUnreachable(f"cannot resolve {host}: no answer within {timeout:g} s") from None
+    except (OSError, UnicodeError) as err:
+        raise RepoUnreachable(f"cannot resolve {host}: {err}") from None
+    for address in addresses:
+        if is_internal(address) and not address_allowed(address, allowed_internal_hosts):
+            raise HostRefused(
+                f"the repository host {host} resolves to {address}, an address inside the "
+                "hub's own network (loopback, private, link-local or metadata), which builds "
+                "may not reach; ask the hub administrators to add it to "
+                "policy.allowed_internal_hosts if this server is legitimate"
+            )
 
 
 # Kept from the caller's environment: how to trust the site's forges (a site CA) — git's
@@ -89,16 +145,24 @@ def pick_commit(ls_remote_output: str, ref: str) -> str | None:
     return None
 
 
-async def resolve_ref(repo: str, ref: str = "HEAD", timeout: float = 30.0) -> str:
+async def resolve_ref(
+    repo: str,
+    ref: str = "HEAD",
+    timeout: float = 30.0,
+    *,
+    allowed_internal_hosts: Sequence[str] = (),
+) -> str:
     """The commit that ``ref`` of ``repo`` names now.
 
     A full lower-case 40-hex ``ref`` is returned as is (git cannot list commits by id).
-    Raises ``InputError`` for a malformed ref, ``RefNotFound``, ``RepoUnreachable`` or
-    ``ResolveTimeout`` otherwise.
+    Otherwise the host is checked first (``check_repo_host``, with the site's
+    ``allowed_internal_hosts``), then git asked. Raises ``InputError`` for a malformed ref,
+    ``HostRefused``, ``RefNotFound``, ``RepoUnreachable`` or ``ResolveTimeout``.
     """
     ref = check_ref(ref)
     if _COMMIT.fullmatch(ref):
         return ref
+    await check_repo_host(repo, allowed_internal_hosts, timeout=timeout)
     if _SHA_LIKE.fullmatch(ref) and not _COMMIT.fullmatch(ref.lower()):
         hint = " (abbreviated commits cannot be resolved remotely; give all 40 digits)"
     else:

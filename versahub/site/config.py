@@ -166,9 +166,12 @@ def images_config(doc: Mapping[str, Any]) -> ImagesConfig:
     """Build :class:`ImagesConfig` from a merged site document (pure).
 
     With ``registry.enabled`` builds are pushed to that registry, so the image prefix
-    defaults to ``<registry address>/versahub/r2d-``.
+    defaults to ``<registry address>/versahub/r2d-``. The builder refuses repository hosts
+    that resolve to internal addresses except those of ``policy.allowed_internal_hosts``.
     """
     values = dict(doc.get("images", {}))
+    allowed = doc.get("policy", {}).get("allowed_internal_hosts") or ()
+    values["allowed_internal_hosts"] = tuple(allowed)
     registry = doc.get("registry", {})
     if registry.get("enabled"):
         values.setdefault("registry", registry["address"])

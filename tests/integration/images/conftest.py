@@ -46,7 +46,10 @@ def session_prefix() -> str:
 
 @pytest.fixture(scope="session")
 def images_config(docker_engine: None, session_prefix: str) -> Iterator[ImagesConfig]:
-    config = ImagesConfig(image_prefix=session_prefix, build_timeout=900)
+    # the test git server listens on loopback, an internal address the builder refuses
+    config = ImagesConfig(
+        image_prefix=session_prefix, build_timeout=900, allowed_internal_hosts=("127.0.0.1",)
+    )
     bootstrap(config, progress=lambda msg: print(msg, flush=True))
     yield config
     # remove only the images this session built (by the session's unique prefix)

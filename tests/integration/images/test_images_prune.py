@@ -195,8 +195,9 @@ async def test_builder_records_use_and_prunes_after_a_build(
 ) -> None:
     old = test_images.build("old")
     config = ImagesConfig(
-        image_prefix=test_images.prefix, cache_dir=str(tmp_path / "cache"), disk_budget=1024**2
-    )
+        image_prefix=test_images.prefix, cache_dir=str(tmp_path / "cache"), disk_budget=1024**2,
+        allowed_internal_hosts=("127.0.0.1",),  # the test git server listens on loopback
+    )  # fmt: skip
     index = LastUsedIndex.for_config(config)
     index.touch(old, when=time.time() - 5 * DAY)
     repo = git_site.repo("requirements", name=f"requirements-prune-{uuid.uuid4().hex[:6]}")
