@@ -1,10 +1,14 @@
 """``versahub policy …``: check a spec against the real OPA, and test and lint the policies.
 
-``check`` builds the policy input exactly as the hub does and asks the OPA at ``--opa``; when
-nothing answers there it starts a throw-away OPA on a free loopback port with the repository's
-``policies/`` and the site data rendered from ``site.yaml``. Exit 0 allowed, 3 denied, 2 bad
-input. ``test`` runs ``opa test --coverage``; ``lint`` runs ``opa check --strict`` and
-``opa fmt --list``. This module must never evaluate Rego itself nor leave an OPA running.
+``check`` builds the policy input exactly as the hub does and asks the site's OPA (``--opa``,
+``$VERSAHUB_OPA_URL``, else ``opa.address`` of ``site.yaml``). Only when *nothing listens*
+there (connection refused: no site is running) does it start a throw-away OPA on a free
+loopback port with the repository's ``policies/`` and the site data rendered from
+``site.yaml``, and it says so on stderr. An OPA that accepts connections but does not answer
+in time (hung, overloaded) is never replaced: the check fails closed like the hub, with the
+``policy-engine-unavailable`` denial. Exit 0 allowed, 3 denied, 2 bad input. ``test`` runs
+``opa test --coverage``; ``lint`` runs ``opa check --strict`` and ``opa fmt --list``. This
+module must never evaluate Rego itself nor leave an OPA running.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ import contextlib
 import getpass
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -27,9 +33,9 @@ from versahub.cli.spec import load_spec
 from versahub.errors import EXIT_DENIED
 from versahub.policy.client import DEFAULT_OPA_URL, PolicyClient
 from versahub.policy.data import render_site_data, write_site_data
-from versahub.policy.decision import Decision
+from versahub.policy.decision import UNAVAILABLE_ID, Decision
 from versahub.policy.input import build_input
-from versahub.policy.server import REPO_ROOT, OpaNotFound, OpaProcess, find_opa, health
+from versahub.policy.server import REPO_ROOT, OpaNotFound, OpaProcess, find_opa
 from versahub.site import load_site, site_from_mapping
 
 OPA_URL_ENV = "VERSAHUB_OPA_URL"
@@ -50,7 +56,9 @@ def load_site_for_cli(path: Path | None = None) -> Any:
 
 def site_policy_data(site: Any) -> dict[str, Any]:
     """``data.versahub.site`` for a :class:`versahub.site.Site` (the one seam to site.yaml)."""
-    return render_site_data(site.policy, site.volumes)
+    return render_site_data(
+        site.policy, site.volumes, repo_dir=site.images_config().target_repo_dir
+    )
 
 
 def read_spec_source(source: str, *, owner: str, volumes: Collection[str] | None) -> Any:
@@ -61,10 +69,32 @@ def read_spec_source(source: str, *, owner: str, volumes: Collection[str] | None
 # --- OPA ------------------------------------------------------------------------------------
 
 
+def opa_listening(url: str, timeout: float = 0.5) -> bool:
+    """False only when nothing listens at ``url``'s host and port (connection refused).
+
+    Anything else — a connection accepted by a hung OPA, a connect timeout, a name that does
+    not resolve — means an OPA is configured there, so it must be asked (and fail closed),
+    never silently replaced.
+    """
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return True
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=timeout):
+            return True
+    except ConnectionRefusedError:
+        return False
+    except OSError:
+        return True
+
+
 @contextlib.contextmanager
 def reachable_opa(url: str, site_data: Mapping[str, Any], quiet: bool) -> Iterator[str]:
-    """Yield ``url`` if OPA answers there, else the URL of an ephemeral OPA (stopped after)."""
-    if health(url):
+    """Yield ``url`` when an OPA listens there (answering or not: the client fails closed),
+    else the URL of a temporary OPA (stopped after), saying so on stderr."""
+    if opa_listening(url):
         yield url
         return
     try:
@@ -73,9 +103,12 @@ def reachable_opa(url: str, site_data: Mapping[str, Any], quiet: bool) -> Iterat
         raise click.ClickException(f"no OPA at {url} and {err}") from None
     with tempfile.TemporaryDirectory(prefix="versahub-opa-") as tmp:
         write_site_data(site_data, Path(tmp) / "data")
+        click.echo(
+            f"versahub: no OPA is running at {url} (no site is up); answering from a temporary "
+            f"OPA with {POLICY_DIR} and the site data of site.yaml",
+            err=True,
+        )
         note = None if quiet else (lambda m: click.echo(f"versahub: {m}", err=True))
-        if note:
-            note(f"no OPA answers at {url}; starting a temporary one with {POLICY_DIR}")
         proc = OpaProcess(POLICY_DIR, Path(tmp) / "data", log_path=Path(tmp) / "opa.log", opa=opa)
         try:
             proc.start(timeout=15.0, progress=note)
@@ -142,8 +175,9 @@ def policy_group() -> None:
     "--opa",
     "opa_url",
     default=None,
-    help=f"OPA base URL (default ${OPA_URL_ENV} or {DEFAULT_OPA_URL}); a temporary OPA is "
-    "started when nothing answers there.",
+    help=f"OPA base URL (default ${OPA_URL_ENV}, else the site's opa.address, "
+    f"{DEFAULT_OPA_URL} by default); a temporary OPA is started only when nothing listens "
+    "there. An OPA that listens but does not answer in time denies (exit 3).",
 )
 @click.option(
     "--site",
@@ -190,10 +224,12 @@ def check_command(
         directory,
         {"name": site.name, "hub_url": site.hub_url},
     )
-    url = opa_url or os.environ.get(OPA_URL_ENV) or DEFAULT_OPA_URL
+    url = opa_url or os.environ.get(OPA_URL_ENV) or site.opa_url
     PolicyClient(url)  # validates the URL before anything starts
     with reachable_opa(url, site_data, quiet=as_json) as live:
         decision = asyncio.run(_decide(live, doc, timeout))
+    if UNAVAILABLE_ID in {f.id for f in decision.deny}:
+        click.echo(f"versahub: policy engine unavailable at {live}: denied", err=True)
     spec_id = doc["spec"].get("spec_id")
     if as_json:
         out = decision.to_dict()

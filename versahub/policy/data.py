@@ -30,17 +30,21 @@ def _who(who: Mapping[str, Any]) -> dict[str, list[str]]:
     return {"users": list(who.get("users", [])), "groups": list(who.get("groups", []))}
 
 
-def render_site_data(site_policy: Mapping[str, Any], volumes: Mapping[str, Any]) -> dict[str, Any]:
+def render_site_data(
+    site_policy: Mapping[str, Any], volumes: Mapping[str, Any], *, repo_dir: str | None = None
+) -> dict[str, Any]:
     """Return the ``data.versahub.site`` document for a validated site's ``policy`` and
     ``volumes`` (``site.policy``, ``site.volumes``).
 
     Group caps inherit each key they leave out from ``caps.default``, so a rule compares
-    numbers only.
+    numbers only. ``repo_dir`` (``images.target_repo_dir``) becomes ``repo_dir``, the folder
+    no volume may cover (``storage-protected-path``); without it the policy protects
+    ``/srv/repo``.
     """
     caps = site_policy["caps"]
     default_caps = limits_of(caps["default"], "policy.caps.default")
     large = limits_of(site_policy["large_request"], "policy.large_request")
-    return {
+    doc = {
         "trusted_repos": list(site_policy["trusted_repos"]),
         "trusted_forges": list(site_policy["trusted_forges"]),
         "allowed_forges": list(site_policy["allowed_forges"]),
@@ -63,6 +67,9 @@ def render_site_data(site_policy: Mapping[str, Any], volumes: Mapping[str, Any])
         },
         "share": {"groups": site_policy["share"]["groups"]},
     }
+    if repo_dir is not None:
+        doc["repo_dir"] = repo_dir
+    return doc
 
 
 def site_data_file(data_dir: str | os.PathLike[str]) -> Path:

@@ -58,6 +58,39 @@ large_request := _obj(object.get(_site, "large_request", {}))
 volumes := _obj(object.get(_site, "volumes", {}))
 
 # METADATA
+# title: Repository folder
+# description: >-
+#   Where the image keeps the repository's files (images.target_repo_dir); no volume may be
+#   mounted over it. repo2docker's default when the site does not say.
+repo_dir := d if {
+	d := object.get(_site, "repo_dir", null)
+	is_string(d)
+} else := "/srv/repo"
+
+# The folders of the image's operating system and software that a server needs to run:
+# the system hierarchy (programs, libraries, configuration, the kernel's virtual file
+# systems, variable data) and the environments repo2docker and VersaHub's base image
+# install (/srv/conda, /srv/npm, /srv/julia, /srv/venv; /opt/conda of Jupyter's images).
+# Left out on purpose: /home (the home volume goes there), /tmp (the image keeps nothing
+# in it; the spec parser refuses a mount at /tmp itself), /mnt, /media and the rest of
+# /srv and /opt, which are free for data.
+_image_paths := [
+	"/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/opt/conda",
+	"/proc", "/root", "/run", "/sbin", "/srv/conda", "/srv/julia", "/srv/npm", "/srv/venv",
+	"/sys", "/usr", "/var",
+]
+
+# METADATA
+# title: Protected paths
+# description: >-
+#   Folders no volume may be mounted at, inside or above: the repository folder and the
+#   image's own software (protected_paths in the site data replaces the built-in list).
+protected_paths := {p |
+	some p in array.concat([repo_dir], _list(object.get(_site, "protected_paths", _image_paths)))
+	is_string(p)
+}
+
+# METADATA
 # title: Group sharing mode
 # description: '"member" (default): users may share only with groups they belong to; "any": with any group.'
 share_groups := object.get(_obj(object.get(_site, "share", {})), "groups", "member")

@@ -69,6 +69,43 @@ deny contains lib.finding(rego.metadata.rule(), [mount.volume]) if {
 }
 
 # METADATA
+# title: Mount over the image's own files
+# description: >-
+#   A volume mounted at, inside or above the repository folder or a folder of the image's
+#   software (protected_paths) hides or replaces files the server needs: the repository it
+#   was built from, its Python environment, the system's programs. A read-write volume
+#   there could also plant code that runs as the user. Denied: the mount point is the
+#   user's choice, and the home folder is the place for data.
+# custom:
+#   id: storage-protected-path
+#   severity: high
+#   message: >-
+#     The volume %q cannot be mounted at %s, because it would cover %s, which this server
+#     needs to run.
+#   mitigation: >-
+#     Mount the volume in the home folder instead, for example at /home/jovyan/data; the
+#     repository's files are copied into your project folder there.
+deny contains lib.finding(rego.metadata.rule(), [mount.volume, mount.path, concat(", ", sort(hidden))]) if {
+	some mount in mounts
+	is_string(mount.path)
+	hidden := {p | some p in protected_paths; _covers(mount.path, p)}
+	count(hidden) > 0
+}
+
+# A mount point covers a protected path when it is the same folder, one inside it or one
+# above it. Empty and "." segments do not count (/srv//repo/ is /srv/repo); a path that
+# climbs with ".." cannot be placed without the file system, so it covers everything.
+_covers(path, protected) if _prefix(_segments(path), _segments(protected))
+
+_covers(path, protected) if _prefix(_segments(protected), _segments(path))
+
+_covers(path, _) if ".." in split(path, "/")
+
+_segments(path) := [seg | some seg in split(path, "/"); not seg in {"", "."}]
+
+_prefix(short, long) if array.slice(long, 0, count(short)) == short
+
+# METADATA
 # title: Can read volume
 # description: True when the user may mount the volume read-only.
 can_read(name) if _granted(object.get(_obj(volumes[name]), "read", {}))
