@@ -44,7 +44,7 @@ def render_site_data(
     caps = site_policy["caps"]
     default_caps = limits_of(caps["default"], "policy.caps.default")
     large = limits_of(site_policy["large_request"], "policy.large_request")
-    doc = {
+    doc: dict[str, Any] = {
         "trusted_repos": list(site_policy["trusted_repos"]),
         "trusted_forges": list(site_policy["trusted_forges"]),
         "allowed_forges": list(site_policy["allowed_forges"]),
