@@ -5,6 +5,10 @@ Order of ``up``: validate site.yaml → render OPA's site data → start OPA and
 configurable-http-proxy) and wait for ``/hub/api`` → print the URL and the demo login →
 stay in the foreground until Ctrl-C, SIGTERM or ``versahub down``. When a step fails,
 everything started so far is stopped again: nothing is left half-running.
+
+State is private to the operator: the state folders are 0700 (tightened if they exist), the
+hub database is created 0600 before JupyterHub opens it (SQLite gives its journal the same
+mode), and the cookie secret stays 0600 (JupyterHub writes it so; an older one is tightened).
 """
 
 from __future__ import annotations
@@ -41,10 +45,14 @@ from versahub.images.registry import registry_config
 from versahub.policy.data import render_site_data, write_site_data
 from versahub.policy.server import find_opa, opa_command, policy_drift
 from versahub.site.config import Site
+from versahub.util.files import PRIVATE, PRIVATE_DIR
 from versahub.util.net import split_host_port
 
 Echo = Callable[[str], None]
 POLICY_DIR = REPO_ROOT / "policies"
+# in paths.hub, as hubconfig.hub_settings names them (db_url, cookie_secret_file)
+HUB_DB = "jupyterhub.sqlite"
+COOKIE_SECRET = "jupyterhub_cookie_secret"
 
 
 def _host_port(address: str) -> tuple[str, int]:
@@ -57,12 +65,34 @@ def _hub_host_port(site: Site) -> tuple[str, int]:
     return ("127.0.0.1" if host in ("0.0.0.0", "localhost") else host), (parts.port or 80)
 
 
+def prepare_state(paths: HubPaths) -> None:
+    """Create the site's state folders mode 0700, tightening any that already exist.
+
+    They hold the hub database, the cookie secret, the demo password, the trust store and
+    the logs, none of which other local users may read.
+    """
+    for folder in (paths.state, paths.hub, paths.logs, paths.opa_data):
+        folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+        try:
+            os.chmod(folder, PRIVATE_DIR)
+        except OSError as err:
+            raise InputError("state_dir", f"cannot make {folder} private: {err}") from None
+
+
+def _private_file(path: Path, *, create: bool) -> None:
+    """Make ``path`` mode 0600, creating it empty first when ``create`` and missing."""
+    if create:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE))
+    if path.exists():
+        os.chmod(path, PRIVATE)
+
+
 def demo_password(paths: HubPaths) -> str:
     """Return the site's demo password, creating it (mode 0600) on first use."""
     file = paths.demo_password_file
     if file.exists():
         return file.read_text("utf-8").strip()
-    file.parent.mkdir(parents=True, exist_ok=True)
+    file.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
     password = secrets.token_urlsafe(12)
     fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
@@ -120,7 +150,9 @@ def _start_until_ok(
 
 def start_opa(site: Site, paths: HubPaths, echo: Echo) -> Component:
     """Render site data and start the real OPA server; wait for its health check."""
-    write_site_data(render_site_data(site.policy, site.volumes), paths.opa_data)
+    prepare_state(paths)
+    repo_dir = site.images_config().target_repo_dir
+    write_site_data(render_site_data(site.policy, site.volumes, repo_dir=repo_dir), paths.opa_data)
     argv = opa_command(POLICY_DIR, paths.opa_data, site.opa_address, opa=find_opa())
     echo(f"• starting OPA on {site.opa_address} (policies: {POLICY_DIR})")
     return _start_until_ok("opa", argv, f"{site.opa_url}/health", 30, paths, echo)
@@ -162,7 +194,10 @@ def ensure_base_image(site: Site, echo: Echo) -> None:
 
 def start_hub(site: Site, paths: HubPaths, echo: Echo) -> Component:
     """Write ``jupyterhub_config.py`` and start JupyterHub; wait for ``/hub/api``."""
-    paths.hub.mkdir(parents=True, exist_ok=True)
+    prepare_state(paths)
+    # an empty file is a new SQLite database: JupyterHub fills it, keeping the mode
+    _private_file(paths.hub / HUB_DB, create=True)
+    _private_file(paths.hub / COOKIE_SECRET, create=False)
     assert site.path is not None, "the hub reads site.yaml itself"
     paths.config_file.write_text(render_config_file(site.path), "utf-8")
     env = dict(os.environ)
@@ -192,8 +227,7 @@ def up(site: Site, echo: Echo, *, foreground: bool = True) -> int:
     if engine_state()["state"] != "running":
         raise InputError("docker", "the Docker engine is not running (make setup starts it)")
     _check_ports_free(site)
-    for folder in (paths.state, paths.hub, paths.logs, paths.opa_data):
-        folder.mkdir(parents=True, exist_ok=True)
+    prepare_state(paths)
     password = demo_password(paths)
     components: list[Component] = []
     stopping = False
