@@ -57,11 +57,6 @@ BUG_SITE_DEEP = (
     "composer / merge_defaults) instead of InputError; `versahub status --site` prints a "
     "traceback"
 )
-BUG_SITE_NAN = (
-    "BUG: site.yaml accepts `.nan` for policy.caps.*.cpu and policy.large_request.cpu "
-    "(JSON schema comparisons with NaN are false); the OPA data then holds `NaN`, which "
-    "is not JSON"
-)
 BUG_DEFAULT_SERVER_OPTIONS = (
     "BUG: a refused start of the default server (POST /hub/api/users/<u>/server) keeps "
     "the refused user_options in the hub database (only named servers' entries are "
