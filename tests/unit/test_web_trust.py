@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import stat
 from pathlib import Path
 
@@ -65,3 +66,31 @@ def test_a_broken_file_means_ask_again(tmp_path: Path) -> None:
 def test_rejects_non_spec_ids(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         TrustStore(tmp_path / "t.json").add("alice", "../../etc", [])
+
+
+ADDS_PER_PROCESS = 50
+
+
+def _add_many(path: str, user: str, start: multiprocessing.synchronize.Barrier) -> None:
+    """One hub process: wait for the other, then add records as fast as it can."""
+    store = TrustStore(path)
+    start.wait(timeout=30)
+    for i in range(ADDS_PER_PROCESS):
+        store.add(user, f"{i:016x}", ["internet-egress"], repo=f"https://x/{user}/{i}")
+
+
+def test_two_processes_adding_at_once_lose_no_record(tmp_path: Path) -> None:
+    """Each add is a read-modify-write of one file: only a lock across processes (flock,
+    not a thread lock) keeps one process's replace from dropping the other's records."""
+    path = str(tmp_path / "trust.json")
+    ctx = multiprocessing.get_context("fork")
+    start = ctx.Barrier(2)
+    procs = [ctx.Process(target=_add_many, args=(path, user, start)) for user in ("alice", "bob")]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=60)
+    assert [proc.exitcode for proc in procs] == [0, 0]
+    store = TrustStore(path)
+    for user in ("alice", "bob"):
+        assert sorted(store.list(user)) == [f"{i:016x}" for i in range(ADDS_PER_PROCESS)]
