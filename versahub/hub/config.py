@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from versahub.constants import GUEST_GROUP
 from versahub.hub.handlers import extra_handlers
 
 CULLER_SERVICE = "versahub-culler"
@@ -22,8 +23,8 @@ CULLER_SCOPES = [
     "delete:servers",
     # only guest accounts of public read-only copies (versahub.hub.handlers.GUEST_GROUP):
     # their creation time, and deleting them once their copy is gone
-    "read:users!group=versahub-guests",
-    "delete:users!group=versahub-guests",
+    f"read:users!group={GUEST_GROUP}",
+    f"delete:users!group={GUEST_GROUP}",
 ]
 DOCKER0 = "172.17.0.1"
 HUB_PORT = 8081

@@ -2,11 +2,16 @@
 
 ``input`` (pure: spec + user + origin → OPA input), ``data`` (pure: site.yaml → OPA site data,
 plus an atomic writer), ``decision`` (pure: decision values, validation, confirmation hash),
-``client`` (async OPA client that fails closed), ``server`` (the ``opa run`` process) and
-``cli`` (``versahub policy …``). No Rego is evaluated here: only a real OPA decides.
+``client`` (async OPA client that fails closed) and ``server`` (the ``opa run`` process).
+No Rego is evaluated here: only a real OPA decides.
+
+The client (aiohttp, opa-python-client) is imported on first use of ``PolicyClient`` or
+``DEFAULT_OPA_URL``, so reading a site (which renders OPA's site data) stays fast for
+command-line tools that never talk to OPA.
 """
 
-from versahub.policy.client import DEFAULT_OPA_URL, PolicyClient
+from typing import Any
+
 from versahub.policy.data import render_site_data, write_site_data
 from versahub.policy.decision import (
     UNAVAILABLE_ID,
@@ -33,3 +38,11 @@ __all__ = [
     "validate_decision",
     "write_site_data",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("PolicyClient", "DEFAULT_OPA_URL"):
+        from versahub.policy import client  # deferred for start-up time, not for a cycle
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'versahub.policy' has no attribute {name!r}")

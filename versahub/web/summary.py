@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-GROUP_PREFIX = "group:"
+from versahub.spec.names import GROUP_PREFIX
 
 
 def _item(key: str, label: str, text: str, risk: bool = False) -> dict[str, Any]:
