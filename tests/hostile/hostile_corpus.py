@@ -70,6 +70,11 @@ BUG_POLICY_MOUNT_PATH = (
     "BUG (issue 11 item 1): the policy does not judge mount paths: a spec that slipped "
     "past the parser mounts over /etc, /srv/repo or a '..' path with only a warning"
 )
+BUG_POLICY_RAW_ECHO = (
+    "BUG: finding messages interpolate input values with %s (repo-internal-host's host, "
+    "…): a value that slipped past the parser with an ESC reaches the dialog and "
+    "`versahub policy check`'s terminal output raw (the parser refuses such values today)"
+)
 BUG_POLICY_NEGATIVE_LIMITS = (
     "BUG: the policy accepts negative limits (spec.limits.cpu -5, memory_bytes -1) "
     "instead of treating them as malformed input"
