@@ -25,6 +25,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +216,16 @@ class FaultHub(HubUnderTest):
         if confirm:
             body["confirmation"] = self.confirm_as_page(token, spec)
         return self.api("POST", "/versahub/launch", token=token, json=body, timeout=timeout)
+
+    def launch_all(self, token: str, specs: list[dict[str, Any]], timeout: float = 120) -> None:
+        """Launch ``specs`` (each with its ``server_name``) at once through the launch API
+        and wait until every one is ready."""
+        with ThreadPoolExecutor(len(specs)) as pool:
+            answers = list(pool.map(lambda spec: self.launch_api(token, spec), specs))
+        for spec, r in zip(specs, answers, strict=True):
+            assert r.status_code in (200, 202), r.text
+            done = self.wait_launch(token, spec["server_name"], timeout)
+            assert done["status"] == "ready", done
 
     def confirm_as_page(self, token: str, spec: dict[str, Any]) -> str:
         """The confirmation the launch dialog would send (from the check API's decision)."""

@@ -94,12 +94,13 @@ def pruned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pruned]:
                     refs = {name: f.result() for name, f in futures.items()}
                 hub.start()
                 token = hub.make_users(ALICE)[ALICE]
-                for name in ("running", "stopped"):
-                    spec = {"repo": REPO, "ref": SEEDED[name][0], "server_name": name}
-                    r = hub.launch_api(token, spec)
-                    assert r.status_code in (200, 202), r.text
-                for name in ("running", "stopped"):
-                    assert hub.wait_launch(token, name)["status"] == "ready"
+                hub.launch_all(
+                    token,
+                    [
+                        {"repo": REPO, "ref": SEEDED[name][0], "server_name": name}
+                        for name in ("running", "stopped")
+                    ],
+                )
                 hub.stop_server(ALICE, "stopped")
                 # the launches recorded a use of their images just now: date every image back
                 index = LastUsedIndex.for_config(config)

@@ -83,12 +83,7 @@ def restarted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Restarted]:
         hub.start()
         tokens = hub.make_users(ALICE, BOB)
         state = Restarted(hub, tokens)
-        for spec in (SHARED, PAUSED):
-            r = hub.launch_api(tokens[ALICE], spec)
-            assert r.status_code in (200, 202), r.text
-        for spec in (SHARED, PAUSED):
-            done = hub.wait_launch(tokens[ALICE], spec["server_name"])
-            assert done["status"] == "ready", done
+        hub.launch_all(tokens[ALICE], [SHARED, PAUSED])
         hub.stop_server(ALICE, "paused")
         assert hub.through_proxy(ALICE, "shared", tokens[BOB]) == 200  # the share works
         trusted = hub.api("POST", "/versahub/trust", token=tokens[ALICE], json={"spec": TRUSTED})
@@ -144,14 +139,8 @@ def test_hub_restart_keeps_servers_specs_shares_trust_and_public_links(
         f"{hub.url}/hub/versahub/public/{ALICE}/paused", allow_redirects=False, timeout=60
     )
     assert public.status_code in (200, 302, 303), public.status_code
-    # the stored specs launch as they are, with their shares
-    for spec in (SHARED, PAUSED):
-        r = hub.launch_api(tokens[ALICE], spec)
-        assert r.status_code in (200, 202), r.text
-        assert r.json()["status"] in ("ready", "starting"), r.json()
-    for spec in (SHARED, PAUSED):
-        done = hub.wait_launch(tokens[ALICE], spec["server_name"])
-        assert done["status"] == "ready", done
+    # the stored specs launch as they are (no "differs"), with their shares
+    hub.launch_all(tokens[ALICE], [SHARED, PAUSED])
     assert hub.through_proxy(ALICE, "shared", tokens[BOB]) == 200
     assert user_options(hub, ALICE) == before["servers"]
 

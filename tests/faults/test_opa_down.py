@@ -49,10 +49,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FaultHub, d
         seed_image(hub.images_config(), REPO, COMMIT)
         hub.start()
         tokens = hub.make_users(ALICE, BOB)
-        # a server that runs through the whole outage
-        r = hub.launch_api(tokens[ALICE], {**SPEC, "server_name": "steady"})
-        assert r.status_code in (200, 202), r.text
-        assert hub.wait_launch(tokens[ALICE], "steady")["status"] == "ready"
+        # a server that runs through the outages, and a stopped one with a stored spec
+        hub.launch_all(tokens[ALICE], [{**SPEC, "server_name": n} for n in ("steady", "paused")])
+        hub.stop_server(ALICE, "paused")
         yield hub, tokens
     finally:
         hub.stop()
@@ -89,7 +88,8 @@ def assert_unavailable(hub: FaultHub, tokens: dict[str, str], name: str) -> floa
     assert again.status_code == 503, again.text
     # nothing was created or started
     wait_for(lambda: set(hub.servers(BOB)) == before, 15, "no server entry left for bob")
-    assert hub.containers(owner=BOB) == []
+    assert hub.containers(owner=BOB, server=name) == []
+    assert hub.containers(owner=BOB, server=f"{name}-rest") == []
     assert not hub.containers(running_only=True, owner=ALICE, server="paused")
     return took
 
@@ -107,18 +107,7 @@ def assert_launches_again(hub: FaultHub, tokens: dict[str, str], name: str) -> d
     done = hub.wait_launch(tokens[BOB], name)
     assert done["status"] == "ready", done
     assert hub.through_proxy(BOB, name, tokens[BOB]) == 200
-    hub.stop_server(BOB, name)
     return done
-
-
-def prepare_paused(hub: FaultHub, tokens: dict[str, str]) -> None:
-    """A stopped server of alice with a stored spec (restarted during the outage)."""
-    if "paused" in hub.servers(ALICE):
-        return
-    r = hub.launch_api(tokens[ALICE], {**SPEC, "server_name": "paused"})
-    assert r.status_code in (200, 202), r.text
-    assert hub.wait_launch(tokens[ALICE], "paused")["status"] == "ready"
-    hub.stop_server(ALICE, "paused")
 
 
 def test_opa_killed_every_launch_denied_then_recovers_without_hub_restart(
@@ -132,7 +121,6 @@ def test_opa_killed_every_launch_denied_then_recovers_without_hub_restart(
     same address (``versahub.app.up.start_opa``), launches work again without a hub restart.
     """
     hub, tokens = site
-    prepare_paused(hub, tokens)
     hub_pid = hub.component("hub").process.pid
     hub.signal("opa", signal.SIGKILL)
 
@@ -155,7 +143,6 @@ def test_opa_hung_every_launch_denied_within_the_timeout_then_recovers(
     work again without a hub restart.
     """
     hub, tokens = site
-    prepare_paused(hub, tokens)
     hub_pid = hub.component("hub").process.pid
     hub.signal("opa", signal.SIGSTOP)
     try:
