@@ -69,11 +69,11 @@ MULTI_PARAMS = ("mount", "collaborator")
 IGNORED_PARAMS = ("fbclid", "gclid", "mc_cid", "mc_eid", "build_only")
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no")
-_CPU = re.compile(r"^\d{1,4}(?:\.\d{1,3})?$")
+_CPU = re.compile(r"^\d{1,4}(?:\.\d{1,3})?\Z")
 _V2 = re.compile(r"/v2/(" + "|".join(PROVIDERS) + r")(?:/|$)")
 _LEGACY_PREFIX = "/repo/"
 # GitHub user/org and repository names (as versahub.spec.repos checks gh: repos).
-_GH_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+_GH_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}\Z")
 _SLASHES = re.compile(r"//+")
 _PATH_PARAMS = ("urlpath", "labpath", "filepath")
 # encodeURI leaves these unescaped (ECMAScript: uriReserved + uriUnescaped + "#").

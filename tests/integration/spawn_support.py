@@ -36,8 +36,7 @@ from versahub.images.builder import ImageBuilder
 from versahub.images.config import ImagesConfig
 from versahub.images.engine import DockerEngine, docker_cli
 from versahub.images.names import CACHE_KEY_LABEL
-from versahub.policy import PolicyClient, build_input, confirmation_hash
-from versahub.site.config import Site, load_site
+from versahub.site.config import Site
 
 REPO = "https://github.com/binder-examples/requirements"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -158,22 +157,13 @@ c.Spawner.start_timeout = 900
     # -- REST helpers ---------------------------------------------------------------------
     # -- REST helpers ---------------------------------------------------------------------
     def confirmation(self, spec: dict[str, Any], user: str) -> str:
-        """What the launch dialog computes: the hash for the decision's warnings."""
-        from versahub.spec import parse_spec
-
-        site = load_site(self.root / "site.yaml")
-        parsed = parse_spec(spec, owner=user, volumes=list(site.volumes))
-
-        async def ask() -> Any:
-            async with PolicyClient(site.opa_url, timeout=2) as client:
-                return await client.decide(
-                    build_input(parsed, {"name": user, "groups": [], "admin": False}, None,
-                                {"users": [], "groups": []},
-                                {"name": site.name, "hub_url": site.hub_url})
-                )  # fmt: skip
-
-        decision = asyncio.run(ask())
-        return confirmation_hash(parsed.spec_id, decision.warn_ids)
+        """What the launch dialog sends: the check API's confirmation hash for this spec
+        and this user's decision (the product's own path, effective mounts included)."""
+        r = self.api("POST", "/versahub/check", token=self.user_token(user), json={"spec": spec})
+        r.raise_for_status()
+        doc = r.json()
+        assert doc["valid"] and doc["confirmation"], doc
+        return str(doc["confirmation"])
 
     def launch(
         self, user: str, name: str, spec: dict[str, Any], *, confirm: bool = True,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from versahub.launch.plan import effective_mounts
 from versahub.launch.request import LaunchRequest
 from versahub.launch.service import site_summary
 from versahub.policy import PolicyClient, build_input, render_site_data, write_site_data
@@ -62,7 +63,7 @@ async def test_every_catalogue_entry_is_launchable_by_a_demo_user(
             request = LaunchRequest(spec)
             decision = await client.decide(
                 build_input(spec, user, request.origin, {"users": [], "groups": []},
-                            site_summary(SITE))
+                            site_summary(SITE), mounts=effective_mounts(spec, SITE))
             )  # fmt: skip
             if decision.allowed:
                 allowed_for.append(name)

@@ -23,8 +23,8 @@ from versahub.images.prune import prune
 from versahub.site.config import load_site
 from versahub.spec import parse_spec
 
-_IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._:/@-]{0,255}$")
-_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
+_IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._:/@-]{0,255}\Z")
+_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?\Z")
 
 
 def validate_repo(repo: str, ref: str) -> tuple[str, str]:

@@ -31,6 +31,8 @@ import click
 
 from versahub.cli.spec import load_spec
 from versahub.errors import EXIT_DENIED
+from versahub.launch.plan import effective_mounts
+from versahub.launch.service import site_summary
 from versahub.policy.client import DEFAULT_OPA_URL, PolicyClient
 from versahub.policy.data import render_site_data, write_site_data
 from versahub.policy.decision import UNAVAILABLE_ID, Decision
@@ -222,7 +224,9 @@ def check_command(
         {"name": name, "groups": list(groups), "admin": admin},
         {"external": external, "referrer": referrer},
         directory,
-        {"name": site.name, "hub_url": site.hub_url},
+        site_summary(site),
+        # what the hub would judge: the mounts the server really gets (default home too)
+        mounts=effective_mounts(spec, site),
     )
     url = opa_url or os.environ.get(OPA_URL_ENV) or site.opa_url
     PolicyClient(url)  # validates the URL before anything starts

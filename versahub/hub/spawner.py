@@ -164,7 +164,7 @@ class VersaHubSpawnerMixin(Configurable):
             confirmation=request.confirmation,
             origin=request.origin,
         )
-        verdict = await self.service.judge(request, owner, self.directory, site)
+        verdict = await self.service.judge(request, owner, self.directory, site, public=True)
         return verdict, owner
 
     def parse(self, site: Site) -> LaunchRequest:

@@ -39,6 +39,9 @@ class PlanError(ValueError):
     """The inputs cannot give a plan (a denied decision, an unknown volume)."""
 
 
+DEFAULT_HOME = "/home/jovyan"
+
+
 @dataclass(frozen=True)
 class Layout:
     """Site-wide facts the plan needs besides the spec (all strings, nothing probed).
@@ -182,6 +185,33 @@ def volume_source(volume: str, kind: str, owner: str, layout: Layout, spec: Any 
     return posixpath.join(layout.volumes_dir, kind, volume)
 
 
+def effective_mounts(
+    spec: Any, site: Any, *, home: str = DEFAULT_HOME, public: bool = False
+) -> list[dict[str, str]]:
+    """The mounts a server of ``spec`` really gets, as ``{volume, path, mode}`` (pure).
+
+    The spec's mounts, plus — the persistent Binder's default layout — the owner's home
+    volume at ``home``, read-write, when the site has a home volume and the spec does not
+    mount it elsewhere. A public copy gets every spec mount read-only and no home. This is
+    what the policy judges and the dialog shows: nothing is mounted that they did not see.
+    """
+    volumes: Mapping[str, Any] = _site_data(site).get("volumes", {})
+    out: list[dict[str, str]] = []
+    home_mounted = False
+    for mount in spec.mounts:
+        kind = str((volumes.get(mount.volume) or {}).get("kind", "shared"))
+        if kind == "home":
+            if public:
+                continue  # nobody's home goes into an anonymous visitor's copy
+            home_mounted = True
+        out.append({"volume": mount.volume, "path": mount.path,
+                    "mode": "ro" if public else mount.mode})  # fmt: skip
+    home_volume = _home_volume(volumes)
+    if home_volume is not None and not home_mounted and not public:
+        out.append({"volume": home_volume, "path": home, "mode": "rw"})
+    return sorted(out, key=lambda m: m["path"])
+
+
 def _home_volume(volumes: Mapping[str, Any]) -> str | None:
     for name, info in volumes.items():
         if info.get("kind") == "home":
@@ -227,34 +257,17 @@ def make_plan(
     volumes: Mapping[str, Any] = data.get("volumes", {})
     server_name = spec.server_name
     mounts: list[PlanMount] = []
-    home_volume = _home_volume(volumes)
-    home_target: str | None = None
-    for mount in spec.mounts:
-        info = volumes.get(mount.volume)
+    for mount in effective_mounts(spec, data, home=layout.home, public=public):
+        info = volumes.get(mount["volume"])
         if info is None:
-            raise PlanError(f"mount {mount.path}: no volume {mount.volume!r} on this site")
+            raise PlanError(f"mount {mount['path']}: no volume {mount['volume']!r} on this site")
         kind = str(info.get("kind", "shared"))
-        if kind == "home":
-            if public:
-                continue  # nobody's home goes into an anonymous visitor's copy
-            home_target = mount.path
         mounts.append(
             PlanMount(
-                volume=mount.volume,
-                source=volume_source(mount.volume, kind, owner, layout),
-                target=mount.path,
-                read_only=public or mount.mode != "rw",
-            )
-        )
-    if home_volume is not None and home_target is None and not public:
-        # The default layout: the owner's persistent home at /home/<user>, writable.
-        home_target = layout.home
-        mounts.append(
-            PlanMount(
-                volume=home_volume,
-                source=volume_source(home_volume, "home", owner, layout),
-                target=layout.home,
-                read_only=False,
+                volume=mount["volume"],
+                source=volume_source(mount["volume"], kind, owner, layout),
+                target=mount["path"],
+                read_only=mount["mode"] != "rw",
             )
         )
     mounts.sort(key=lambda m: m.target)

@@ -26,7 +26,7 @@ from typing import Any
 
 from versahub.images.builder import ImageBuilder
 from versahub.images.config import ImagesConfig
-from versahub.launch.plan import Layout, RuntimePlan, make_plan
+from versahub.launch.plan import Layout, RuntimePlan, effective_mounts, make_plan
 from versahub.launch.progress import build_event
 from versahub.launch.request import LaunchRequest
 from versahub.policy import UNAVAILABLE_ID, Decision, PolicyClient, confirmation_hash
@@ -141,11 +141,15 @@ class LaunchService:
         user: Any,
         directory: Callable[[tuple[str, ...]], Mapping[str, list[str]]],
         site: Site | None = None,
+        *,
+        public: bool = False,
     ) -> Verdict:
         """OPA's decision about ``request`` launched by ``user`` (fails closed).
 
         ``user`` is a JupyterHub user (``name``, ``groups``, ``admin``) or a mapping;
-        ``directory(collaborators)`` says which of the spec's collaborators exist.
+        ``directory(collaborators)`` says which of the spec's collaborators exist. The
+        policy judges the mounts the server will really get (:func:`effective_mounts`:
+        the default home volume included; a ``public`` copy's read-only ones).
         """
         site = site or await self.site()
         spec = request.spec
@@ -155,6 +159,7 @@ class LaunchService:
             request.origin,
             directory(spec.collaborators),
             site_summary(site),
+            mounts=effective_mounts(spec, site, public=public),
         )
         decision = await self.policy_client(site).decide(doc)
         return Verdict(request=request, decision=decision)

@@ -18,7 +18,7 @@ from typing import Any
 SEVERITIES = ("low", "medium", "high", "critical")
 UNAVAILABLE_ID = "policy-engine-unavailable"
 FINDING_KEYS = ("id", "severity", "title", "message", "mitigation")
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}\Z")
 MAX_TEXT = 4000
 MAX_FINDINGS = 200
 

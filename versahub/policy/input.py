@@ -86,14 +86,21 @@ def build_input(
     origin: Mapping[str, Any] | None = None,
     directory: Mapping[str, Iterable[str]] | None = None,
     site: Mapping[str, Any] | None = None,
+    mounts: Iterable[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Return the OPA input ``{"spec", "user", "origin", "directory", "site"}``.
+
+    ``mounts``, when given, are the mounts the server will really get (the launch service
+    passes the runtime plan's, default home volume included) and replace ``spec.mounts``:
+    the policy judges what would be started, not only what was typed.
 
     ``directory`` lists which collaborators exist on the hub (``{"users", "groups"}``);
     when ``None`` it is derived from the spec's collaborators. ``site`` is the small
     ``{"name", "hub_url"}`` block (the policy's site *data* lives in ``data.versahub.site``).
     """
     spec_doc = spec_document(spec)
+    if mounts is not None:
+        spec_doc["mounts"] = [dict(m) for m in mounts]
     if directory is None:
         collaborators = spec_doc.get("collaborators") or []
         directory_doc = split_collaborators(collaborators)

@@ -23,9 +23,9 @@ from versahub.errors import InputError, shorten
 from versahub.spec.text import require_no_space, require_str
 
 SERVER_NAME_MAX = 30
-_SERVER_NAME = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,29}$")
-_USER = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,63}$")
-_VOLUME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_SERVER_NAME = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,29}\Z")
+_USER = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,63}\Z")
+_VOLUME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
 GROUP_PREFIX = "group:"
 
 _ADJECTIVES = (

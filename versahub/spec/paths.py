@@ -28,7 +28,7 @@ from versahub.errors import InputError, shorten
 from versahub.spec.text import require_no_space, require_str
 
 REF_MAX = 255
-_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
 _REF_BAD_CHARS = re.compile(r"[~^:?*\[\\]")
 
 URLPATH_MAX = 2048
@@ -40,7 +40,7 @@ _URLPATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = _URLPATH_SAFE + "?"
 
 MOUNT_PATH_MAX = 255
-_MOUNT_SEGMENT = re.compile(r"^[A-Za-z0-9._@+-]+$")
+_MOUNT_SEGMENT = re.compile(r"^[A-Za-z0-9._@+-]+\Z")
 FORBIDDEN_MOUNT_ROOTS = (
     "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc",
     "/root", "/run", "/sbin", "/sys", "/usr", "/var/run", "/var/lib", "/opt/conda",

@@ -36,17 +36,17 @@ DOI_PROVIDERS = ("zenodo", "figshare", "dataverse")
 GIT_PROVIDERS = ("gh", "gl", "git", "gist")
 REPO_MAX = 1024
 
-_GH_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-_GL_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$")
-_GIST_USER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
-_GIST_ID = re.compile(r"^[0-9A-Fa-f]{1,64}$")
-_DOI = re.compile(r"^10\.\d{4,9}/[A-Za-z0-9._;()/:-]{1,240}$")
+_GH_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}\Z")
+_GL_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}\Z")
+_GIST_USER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\Z")
+_GIST_ID = re.compile(r"^[0-9A-Fa-f]{1,64}\Z")
+_DOI = re.compile(r"^10\.\d{4,9}/[A-Za-z0-9._;()/:-]{1,240}\Z")
 _HYDROSHARE_ID = re.compile(r"[0-9a-f]{32}")
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$"
 )
-_IPV6 = re.compile(r"^[0-9a-f:.]+$")
-_URL_PATH = re.compile(r"^[A-Za-z0-9/._~!$&'()*+,;=:@%-]*$")
+_IPV6 = re.compile(r"^[0-9a-f:.]+\Z")
+_URL_PATH = re.compile(r"^[A-Za-z0-9/._~!$&'()*+,;=:@%-]*\Z")
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _PROVIDER_FORM = re.compile(r"^([a-z]+):(.*)$", re.DOTALL)

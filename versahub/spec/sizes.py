@@ -25,13 +25,13 @@ from versahub.errors import InputError, shorten
 from versahub.spec.text import require_number, require_str, type_name
 
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-_SIZE = re.compile(r"^(\d{1,12})(?:\.(\d{1,6}))?([KMGT]?)(?:I?B|I)?$")
+_SIZE = re.compile(r"^(\d{1,12})(?:\.(\d{1,6}))?([KMGT]?)(?:I?B|I)?\Z")
 MIN_MEMORY = 1024**2  # 1 MiB: anything smaller is a typo (missing unit)
 MAX_MEMORY = 64 * 1024**4  # 64 TiB: sanity bound, caps come from policy
 
 MAX_CPU = 256.0
 
-_DURATION = re.compile(r"^(?:(\d{1,4})d)?(?:(\d{1,5})h)?(?:(\d{1,7})m)?(?:(\d{1,9})s)?$")
+_DURATION = re.compile(r"^(?:(\d{1,4})d)?(?:(\d{1,5})h)?(?:(\d{1,7})m)?(?:(\d{1,9})s)?\Z")
 _DURATION_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 MAX_DURATION_SECONDS = 366 * 86400
 

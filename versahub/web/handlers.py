@@ -31,6 +31,7 @@ from tornado import web
 
 from versahub.errors import InputError
 from versahub.hub.handlers import VersaHubAPIHandler, error_document, invalid_document
+from versahub.launch.plan import effective_mounts
 from versahub.launch.request import parse_request
 from versahub.launch.service import ORIGIN_FINDING_PREFIX, LaunchService, service_for
 from versahub.site.config import Site
@@ -125,7 +126,10 @@ class _APIContext(VersaHubAPIHandler):
             "requires_confirmation": decision.requires_confirmation,
             "confirmation": verdict.expected_confirmation,
             "trusted": trusted,
-            "summary": describe_spec(doc, volume_summaries(site)),
+            # what the server will really get: the default home volume included
+            "summary": describe_spec(
+                {**doc, "mounts": effective_mounts(spec, site)}, volume_summaries(site)
+            ),
             "launch_url": launch_url(spec, hub_url),
             "badge_markdown": badge_markdown(spec, hub_url),
             "badge_html": badge_html(spec, hub_url),

@@ -20,7 +20,7 @@ from typing import Any
 
 from versahub.util.files import atomic_write, locked
 
-SPEC_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+SPEC_ID_RE = re.compile(r"^[0-9a-f]{16}\Z")
 MAX_PER_USER = 500
 VERSION = 1
 
