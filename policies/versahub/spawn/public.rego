@@ -5,8 +5,9 @@ import data.versahub.lib
 # METADATA
 # title: Public access with writable storage
 # description: >-
-#   Public read-only access lets anyone with the link use a throw-away server;
-#   every mounted volume must then be read-only.
+#   Public read-only access lets anyone with the link use a throw-away copy of the
+#   server, which mounts the same volumes; every one of them must then be read-only.
+#   Home volumes never go into a copy, so the owner's own home may stay writable.
 # custom:
 #   id: public-readonly-rw-mount
 #   severity: high
@@ -16,7 +17,10 @@ deny contains lib.finding(rego.metadata.rule(), [mount.volume]) if {
 	input.spec.public_readonly == true
 	some mount in mounts
 	mount.mode == "rw"
+	not _home_volume(mount.volume)
 }
+
+_home_volume(name) if volumes[name].kind == "home"
 
 # METADATA
 # title: Public access with your credentials

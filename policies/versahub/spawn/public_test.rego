@@ -1,10 +1,16 @@
 package versahub.spawn_test
 
 test_public_with_read_write_mount_is_denied if {
-	doc := with_spec({"public_readonly": true, "mounts": [mount("home", "rw")]})
+	doc := with_spec({"public_readonly": true, "mounts": [mount("ds101-shared", "rw")]})
 	deny_messages(doc, "public-readonly-rw-mount") == {
-		"Public read-only access cannot be combined with the read-write volume \"home\".",
+		"Public read-only access cannot be combined with the read-write volume \"ds101-shared\".",
 	}
+}
+
+# the owner's home never goes into a public copy: it may stay writable for the owner
+test_public_with_the_owner_home_read_write_is_not_refused_for_it if {
+	doc := with_spec({"public_readonly": true, "mounts": [mount("home", "rw")]})
+	not "public-readonly-rw-mount" in deny_ids(doc)
 }
 
 test_public_with_read_only_mount_is_allowed if {
