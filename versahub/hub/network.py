@@ -377,7 +377,14 @@ def install_offline_firewall(
         log.warning("iptables not found: offline servers cannot start on this host")
         return False
     rules = offline_firewall_rules(bridge, hub_ip, hub_port)
-    if _iptables(["-L", CHAIN, "-n"]).returncode == 0:
+    listed = _iptables(["-L", CHAIN, "-n"])
+    if "Permission denied" in listed.stderr:
+        log.warning(
+            "cannot install the offline firewall (%s): install it as root; offline servers "
+            "cannot start on this host until then", listed.stderr.strip(),
+        )  # fmt: skip
+        return False
+    if listed.returncode == 0:
         # The chain exists (another hub on this host, or an earlier run): keep its rules and
         # add what this hub's lack: accepts in front, the final DROP at the end.
         conntrack, hub_rule, drop = (r[2:] for r in rules[1:4])
