@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -349,7 +350,11 @@ def test_public_readonly_copy_for_an_anonymous_visitor(hub: HubUnderTest) -> Non
     spec = {
         **SPEC,
         "public_readonly": True,
-        "mounts": [{"volume": "teaching", "path": "/home/jovyan/teaching"}],
+        # public access needs every mount read-only: the owner's home too (mounted aside)
+        "mounts": [
+            {"volume": "home", "path": "/home/jovyan/home", "mode": "ro"},
+            {"volume": "teaching", "path": "/home/jovyan/teaching"},
+        ],
     }
     r = hub.launch("alice", "demo", spec)
     assert r.status_code in (201, 202), r.text
@@ -357,29 +362,40 @@ def test_public_readonly_copy_for_an_anonymous_visitor(hub: HubUnderTest) -> Non
     private = requests.get(f"{hub.url}/hub/versahub/public/alice/analysis")
     assert private.status_code == 404
     visitor = requests.Session()  # no account, no token
-    page = visitor.get(f"{hub.url}/hub/versahub/public/alice/demo", timeout=60)
+    link = f"{hub.url}/hub/versahub/public/alice/demo"
+    page = visitor.get(link, timeout=60)
     assert page.status_code == 200, page.text[:500]
+    assert not [u for u in hub.api("GET", "/users").json() if u["name"].startswith("guest-")]
+    # the page's button POSTs its XSRF token and one-time token: that creates the copy
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+    opened = visitor.post(link, data=fields, allow_redirects=False, timeout=60)
+    assert opened.status_code == 302, opened.text[:500]
     guests = [u["name"] for u in hub.api("GET", "/users").json() if u["name"].startswith("guest-")]
     assert len(guests) == 1
     guest = guests[0]
-    hub.wait_ready(guest, "public")
-    ctr = hub.container(guest, "public")
+    assert re.fullmatch(r"guest-[0-9a-f]{16}", guest)
+    assert opened.headers["Location"] == f"/hub/spawn-pending/{guest}/public-alice-demo"
+    hub.wait_ready(guest, "public-alice-demo")
+    ctr = hub.container(guest, "public-alice-demo")
     out = hub.exec(
         ctr,
         "import os\n"
         "try:\n open('/home/jovyan/teaching/x','w'); print('wrote')\n"
         "except OSError as e: print('ro', e.errno)\n"
-        "print(os.path.exists('/run/secrets/versahub'), os.path.ismount('/home/jovyan'))\n",
+        "print(os.path.exists('/run/secrets/versahub'), os.path.ismount('/home/jovyan'),"
+        " os.path.exists('/home/jovyan/home'))\n",
     )
-    assert out.stdout.split() == ["ro", "30", "False", "False"], out
+    assert out.stdout.split() == ["ro", "30", "False", "False", "False"], out
     # the visitor reaches the copy through the proxy with the guest login
-    tree = visitor.get(f"{hub.url}/user/{guest}/public/api/status", timeout=30)
+    landing = visitor.get(f"{hub.url}{opened.headers['Location']}", timeout=60)
+    assert f"/user/{guest}/public-alice-demo/" in landing.url, landing.url
+    tree = visitor.get(f"{hub.url}/user/{guest}/public-alice-demo/api/status", timeout=30)
     assert tree.status_code == 200, tree.status_code
-    hub.stop_server(guest, "public")
+    hub.stop_server(guest, "public-alice-demo")
     deadline = time.monotonic() + 15
-    while not _no_container(hub, guest, "public") and time.monotonic() < deadline:
+    while not _no_container(hub, guest, "public-alice-demo") and time.monotonic() < deadline:
         time.sleep(0.3)
-    assert _no_container(hub, guest, "public")
+    assert _no_container(hub, guest, "public-alice-demo")
     # the culler deletes the guest account once its copy is gone (and only guest accounts)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
