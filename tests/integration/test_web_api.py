@@ -100,6 +100,18 @@ def test_check_reports_every_bad_field_at_once(hub: WebHub) -> None:
     assert doc["error"] == doc["errors"][0]
 
 
+def test_the_default_home_mount_is_judged_and_shown(hub: WebHub) -> None:
+    """A spec without mounts still gets the persistent home, read-write: the policy warns
+    about it and the dialog's summary says so (nothing is mounted that was not shown)."""
+    session = hub.login("alice")
+    doc = check(session, hub, {"spec": {"repo": REQS}}).json()
+    warn_ids = {f["id"] for f in doc["decision"]["warn"]}
+    assert "storage-read-write" in warn_ids, doc["decision"]
+    storage = [item["text"] for item in doc["summary"] if item["key"] == "mounts"]
+    assert any("/home/jovyan" in text and "read-write" in text for text in storage), storage
+    assert not any("nothing of yours is mounted" in text for text in storage)
+
+
 def test_check_denial(hub: WebHub) -> None:
     session = hub.login("alice")
     spec = {"repo": REQS, "mounts": [{"volume": "teaching", "path": "/srv/t", "mode": "rw"}]}
