@@ -637,7 +637,7 @@
       if (phase === "ready") phase = "launching";
       renderPhases(phase, true);
     }
-    // "The image could not be built: repo2docker failed (exit 1); last lines:\n…": the
+    // "The image could not be built: repo2docker failed (exit 1); last lines:\n...": the
     // first line is the reason, the rest is the tail of the build log.
     const message = doc.text || doc.message || "The launch failed.";
     const cut = message.indexOf("\n");
@@ -715,6 +715,45 @@
     if (target.origin !== location.origin || !target.pathname.startsWith(base.pathname)) return base.toString();
     return target.toString();
   }
+  function copyOf(userOptions) {
+    // a public read-only copy of someone's server: {owner, server}
+    const src = userOptions && userOptions.public_copy_of;
+    return src && typeof src === "object" ? src : null;
+  }
+  function publicLink(name) {
+    // the same address the hub serves: /hub/versahub/public/<owner>/<server>
+    return new URL(BASE + "versahub/public/" + enc(USER) + "/" + enc(name), location.origin).toString();
+  }
+  function publicRow(name) {
+    // the owner's "Public link" control: the address, Copy, Revoke
+    const id = "vh-public-" + name;
+    const tr = el("tr", { class: "vh-public-row", "data-public-server": name });
+    const td = el("td", { colspan: "4" });
+    td.appendChild(el("label", { for: id, class: "vh-public-label" }, "Public link of " + name));
+    const box = el("div", { class: "vh-copy" });
+    const input = el("input", { id: id, type: "text", readonly: "", "aria-describedby": id + "-help" });
+    input.value = publicLink(name);
+    box.appendChild(input);
+    box.appendChild(button("Copy", "btn-outline-secondary", async () => {
+      const ok = await copyText(input.value);
+      if (!ok) input.select();
+      $("vh-servers-note").textContent = ok ? "Public link of " + name + " copied." : "Selected: press Ctrl+C to copy.";
+    }, "Copy the public link of " + name));
+    box.appendChild(button("Revoke", "btn-outline-danger", async () => {
+      if (!window.confirm("Revoke the public link of " + name + "? The link stops working and every read-only copy of it is stopped.")) return;
+      const r = await api("DELETE", "versahub/public/" + enc(name));
+      const copies = r.ok ? (r.data.copies || []).length : 0;
+      $("vh-servers-note").textContent = r.ok
+        ? "Public link of " + name + " revoked" + (copies ? "; " + copies + " cop" + (copies === 1 ? "y" : "ies") + " stopped." : ".")
+        : "The public link of " + name + " could not be revoked: " + ((r.data && r.data.message) || r.status);
+      loadServers();
+    }, "Revoke the public link of " + name));
+    td.appendChild(box);
+    td.appendChild(el("p", { id: id + "-help", class: "vh-help" },
+      "Anyone with this link can open a temporary read-only copy: the same software, every folder read-only, nothing of your home folder, no credentials."));
+    tr.appendChild(td);
+    return tr;
+  }
   async function loadServers() {
     const resp = await api("GET", "users/" + enc(USER) + "?include_stopped_servers=1");
     const tbody = $("vh-server-rows");
@@ -725,12 +764,15 @@
     $("vh-servers-empty").hidden = !!named.length;
     for (const s of named.sort((a, b) => a.name.localeCompare(b.name))) {
       const spec = specOf(s.user_options);
+      const copy = copyOf(s.user_options);
       const tr = el("tr", { "data-server": s.name });
       tr.appendChild(el("th", { scope: "row" }, s.name));
       const sw = el("td");
       if (spec) {
         sw.appendChild(el("code", {}, spec.repo));
         sw.appendChild(document.createTextNode(" @ " + (spec.ref || "HEAD")));
+      } else if (copy) {
+        sw.textContent = "Read-only copy of " + copy.owner + "/" + copy.server;
       } else sw.textContent = "\u2014";
       tr.appendChild(sw);
       const state = s.ready ? "running" : s.pending ? s.pending + "\u2026" : "stopped";
@@ -766,6 +808,7 @@
       }
       tr.appendChild(actions);
       tbody.appendChild(tr);
+      if (spec && spec.public_readonly) tbody.appendChild(publicRow(s.name));
     }
   }
   async function loadTrusted() {
