@@ -5,22 +5,32 @@ PID 1 (capabilities instead of ``--privileged``, which this Docker refuses), and
 playbook reaches it from outside through Ansible's docker connection. APT's downloaded
 packages and pip's cache are kept between sessions on the controller
 (``~/.cache/versahub/testhost/``) so repeated runs do not download the same bytes again.
+
+``DeployedHub`` reaches the deployed hub from the controller as a user's browser would (the
+demo login, then REST tokens) and launches servers through ``POST
+/hub/api/versahub/launch``; ``seed_server_image`` puts a server image into the test host's
+Docker engine under the name the deployed hub looks for (its base image copied from the
+controller's engine: nothing is downloaded); ``probe_from_server`` tries TCP connections
+from inside a running server.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,6 +112,21 @@ class TestHost:
     def remove(self) -> None:
         subprocess.run(["docker", "rm", "-f", "-v", self.name], capture_output=True, check=False)
 
+    def reboot(self, timeout: float = 120) -> None:
+        """Restart the container: systemd boots again with a fresh network namespace (no
+        firewall rules), as a real host's reboot."""
+        subprocess.run(["docker", "restart", "-t", "30", self.name], capture_output=True,
+                       check=True, timeout=timeout)  # fmt: skip
+        self.wait_running(timeout)
+
+    def ip(self, network: str) -> str:
+        """The host's address on the test's own network (where the controller reaches it)."""
+        out = subprocess.run(
+            ["docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}", self.name],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        return str(json.loads(out)[network]["IPAddress"])
+
 
 def create_network(name: str) -> str:
     """A private bridge network for test hosts. On Docker's default network a host's own
@@ -111,6 +136,15 @@ def create_network(name: str) -> str:
         capture_output=True, check=True,
     )  # fmt: skip
     return name
+
+
+def network_gateway(name: str) -> str:
+    """The controller's own address on the test network ``name`` (its bridge's gateway)."""
+    out = subprocess.run(
+        ["docker", "network", "inspect", "--format", "{{json .IPAM.Config}}", name],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return str(json.loads(out)[0]["Gateway"])
 
 
 def remove_network(name: str) -> None:
@@ -170,7 +204,7 @@ def deploy(
     inventory: Path, *args: str, playbook: Path | None = None, timeout: float = 1500
 ) -> DeployRun:
     """Run ``versahub deploy`` the way an operator does and parse its recap lines."""
-    argv = [sys.executable, "-m", "versahub.deploy", "-i", str(inventory), *args]
+    argv = [sys.executable, "-m", "versahub", "deploy", "-i", str(inventory), *args]
     if playbook is not None:
         argv += ["--playbook", str(playbook)]
     start = time.monotonic()
@@ -202,3 +236,195 @@ def record_times(fresh: float, rerun: float) -> Path:
     }
     out.write_text(json.dumps(times, indent=2) + "\n")
     return out
+
+
+# -- servers on the deployed site -----------------------------------------------------------
+HUB_PYTHON = "/opt/versahub/venv/bin/python"
+BASE_IMAGE = (
+    "from versahub.site.config import load_site;"
+    "print(load_site('/etc/versahub/site.yaml').images_config().base_image)"
+)
+# the cache entry's name and key (the key names the base image's id and the site CA bundle)
+IMAGE_REF = """
+import asyncio, sys
+from versahub.images.builder import ImageBuilder
+from versahub.images.engine import DockerEngine
+from versahub.site.config import load_site
+
+async def main():
+    builder = ImageBuilder(load_site("/etc/versahub/site.yaml").images_config())
+    async with DockerEngine() as engine:
+        ref = await builder.image_for(engine, sys.argv[1], sys.argv[2])
+    print(builder.config.base_image, ref, ref.key)
+
+asyncio.run(main())
+"""
+
+
+def copy_image(image: str, host: TestHost) -> None:
+    """``docker save`` on the controller piped into ``docker load`` on the test host."""
+    save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+    try:
+        load = subprocess.run(
+            ["docker", "exec", "-i", host.name, "docker", "load", "-q"],
+            stdin=save.stdout, capture_output=True, text=True, check=False, timeout=600,
+        )  # fmt: skip
+    finally:
+        assert save.stdout is not None
+        save.stdout.close()
+        save.wait(timeout=60)
+    if save.returncode != 0 or load.returncode != 0:
+        raise AssertionError(f"copying {image} to {host.name} failed: {load.stderr}")
+
+
+def seed_server_image(host: TestHost, repo: str, commit: str) -> str:
+    """Tag a small image FROM the site's base image, on the test host, as the deployed hub's
+    cache entry for (repo, commit): launches of that commit are cache hits, no build."""
+    base = host.exec(HUB_PYTHON, "-c", BASE_IMAGE).strip()
+    if host.exec("docker", "image", "inspect", base, check=False).strip() in ("", "[]"):
+        copy_image(base, host)
+    base, ref, key = host.exec(HUB_PYTHON, "-c", IMAGE_REF, repo, commit).split()[-3:]
+    context = io.BytesIO()
+    files = {
+        "Dockerfile": f"FROM {base}\nLABEL org.versahub.cache-key={key}\n"
+        "COPY --chown=1000:1000 hello.txt /srv/repo/\n",
+        "hello.txt": "hello from the repository\n",
+    }
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    proc = subprocess.run(
+        ["docker", "exec", "-i", "-e", "DOCKER_BUILDKIT=0", host.name,
+         "docker", "build", "-q", "-t", ref, "-"],
+        input=context.getvalue(), capture_output=True, check=False, timeout=300,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise AssertionError(f"building {ref} on {host.name} failed: {proc.stderr.decode()}")
+    return ref
+
+
+@dataclass
+class DeployedHub:
+    """The deployed hub, reached from the controller at the test host's public port."""
+
+    url: str
+    password: str
+    token: str = ""
+
+    def login(self, user: str) -> requests.Session:
+        session = requests.Session()
+        session.get(f"{self.url}/hub/login", timeout=10)
+        xsrf = session.cookies.get("_xsrf") or ""
+        resp = session.post(
+            f"{self.url}/hub/login",
+            data={"username": user, "password": self.password, "_xsrf": xsrf},
+            timeout=20, allow_redirects=False,
+        )  # fmt: skip
+        if resp.status_code != 302 or "/hub/login" in resp.headers.get("Location", ""):
+            raise AssertionError(f"login as {user} failed: {resp.status_code}")
+        session.headers["X-XSRFToken"] = session.cookies.get("_xsrf", path="/hub/") or xsrf
+        return session
+
+    def admin_token(self, admin: str) -> str:
+        r = self.login(admin).post(
+            f"{self.url}/hub/api/users/{admin}/tokens", json={"note": "deploy test"}, timeout=20
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["token"])
+
+    def api(self, method: str, path: str, token: str | None = None, **kw: Any) -> requests.Response:
+        kw.setdefault("timeout", 60)
+        headers = {"Authorization": f"token {token or self.token}"}
+        return requests.request(method, f"{self.url}/hub/api{path}", headers=headers, **kw)
+
+    def user_token(self, user: str) -> str:
+        r = self.api("POST", f"/users/{user}/tokens", json={"note": "deploy test"})
+        assert r.status_code == 201, r.text
+        return str(r.json()["token"])
+
+    def launch(
+        self, token: str, spec: dict[str, Any], timeout: float = 300
+    ) -> tuple[requests.Response, dict[str, Any]]:
+        """``POST /hub/api/versahub/launch`` as the launch page does (confirming the
+        decision's warnings), then follow its progress until ready or failed."""
+        from versahub.policy import confirmation_hash
+
+        body: dict[str, Any] = {"spec": dict(spec)}
+        r = self.api("POST", "/versahub/launch", token=token, json=body)
+        if r.status_code == 409 and r.json().get("status") == "confirmation-required":
+            answer = r.json()
+            warn_ids = [f["id"] for f in answer["decision"]["warn"]]
+            body["confirmation"] = confirmation_hash(answer["spec_id"], warn_ids)
+            r = self.api("POST", "/versahub/launch", token=token, json=body)
+        if r.status_code not in (200, 202):
+            return r, {}
+        path = r.json()["progress_url"][len("/hub/api") :]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            doc = self.api("GET", path, token=token).json()
+            if doc.get("status") in ("ready", "failed", "stopped"):
+                return r, doc
+            time.sleep(0.5)
+        raise AssertionError(f"launch of {spec} not finished after {timeout:.0f} s")
+
+    def servers(self, user: str) -> dict[str, Any]:
+        return dict(self.api("GET", f"/users/{user}").json().get("servers") or {})
+
+    def stop(self, user: str, name: str) -> None:
+        self.api("DELETE", f"/users/{user}/servers/{name}")
+
+
+PROBE = r"""
+import json, os, socket, sys, threading, urllib.error, urllib.request
+out = {}
+def tcp(label, host, port):
+    s = socket.socket()
+    s.settimeout(4)
+    try:
+        s.connect((host, port))
+        out[label] = "connects"
+    except TimeoutError:
+        out[label] = "timeout"
+    except ConnectionRefusedError:
+        out[label] = "refused"
+    except OSError as err:
+        out[label] = "unreachable" if err.errno in (101, 113) else f"errno {err.errno}"
+    finally:
+        s.close()
+def hub_http():
+    try:
+        urllib.request.urlopen(os.environ["JUPYTERHUB_API_URL"], timeout=5)
+    except urllib.error.HTTPError:
+        pass
+    except OSError:
+        return "unreachable"
+    return "answers"
+threads = [threading.Thread(target=tcp, args=(k, h, p))
+           for k, (h, p) in json.loads(sys.argv[1]).items()]
+for t in threads: t.start()
+for t in threads: t.join()
+out["hub-api-http"] = hub_http()
+print(json.dumps(out, sort_keys=True))
+"""
+
+
+def server_container(host: TestHost, user: str, name: str) -> str:
+    ids = host.exec(
+        "docker", "ps", "-q", "--filter", f"label=org.versahub.owner={user}",
+        "--filter", f"label=org.versahub.server={name}",
+    ).split()  # fmt: skip
+    assert len(ids) == 1, ids
+    return ids[0]
+
+
+def probe_from_server(
+    host: TestHost, user: str, name: str, targets: dict[str, tuple[str, int]]
+) -> dict[str, str]:
+    """``{label: connects|refused|timeout|unreachable}`` for TCP connections to ``targets``
+    made from inside ``user``'s server ``name``, plus ``hub-api-http`` (its hub API URL)."""
+    ctr = server_container(host, user, name)
+    out = host.exec("docker", "exec", ctr, "python3", "-c", PROBE, json.dumps(targets))
+    return dict(json.loads(out))
