@@ -202,6 +202,18 @@ def test_anonymous_visitor_gets_a_guest_copy_once_per_token(hub: HubUnderTest) -
     assert f"/user/{guest}/public-alice-demo/" in landing.url, landing.url
     status = visitor.get(f"{hub.url}/user/{guest}/public-alice-demo/api/status", timeout=30)
     assert status.status_code == 200
+    # a guest account only ever runs its copy: no launch of its own, by any API
+    token = hub.user_token(guest)
+    spec = {"repo": "https://github.com/binder-examples/requirements", "server_name": "mine"}
+    own = hub.api("POST", "/versahub/launch", token=token, json={"spec": spec})
+    assert own.status_code == 403 and "Guest accounts" in own.text, own.text
+    stock = hub.api("POST", f"/users/{guest}/servers/mine", token=token,
+                    json={"user_options": {"spec": spec}})  # fmt: skip
+    assert stock.status_code == 403, stock.text
+    deadline = time.monotonic() + 15  # the refused start's entry is removed right after
+    while "mine" in users(hub)[guest].get("servers", {}) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "mine" not in users(hub)[guest].get("servers", {})
 
 
 def test_logged_in_visitor_keeps_their_login(hub: HubUnderTest) -> None:

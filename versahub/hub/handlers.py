@@ -100,6 +100,8 @@ class VersaHubAPIHandler(APIHandler):
         user = self.current_user
         if user is None or getattr(user, "kind", "user") != "user":
             raise web.HTTPError(403, "Launching needs a user (a user's token or login)")
+        if any(g.name == GUEST_GROUP for g in user.groups):
+            raise web.HTTPError(403, "Guest accounts of public copies cannot launch servers")
         if not has_scope(f"servers!user={user.name}", self.parsed_scopes, db=self.db):
             raise web.HTTPError(403, "This token may not start servers (scope servers missing)")
         return user
@@ -229,17 +231,15 @@ class LaunchHandler(VersaHubAPIHandler):
             try:
                 await self.spawn_single_user(user, name, options=dict(options))
             except web.HTTPError as err:
+                self._failed(answer, user, name, err)
+                return
+            except Exception as err:  # JupyterHub's own errors after its slow-spawn wait
+                self.log.warning("launch of %s/%s failed: %r", user.name, name, err)
                 launch = launches.current(user.name, name)
                 failure = launch.failure if launch else None
-                answer.update(
-                    status=getattr(err, "kind", "failed"),
-                    message=str(err.log_message or err),
-                    phase=(failure or {}).get("phase", "failed"),
-                )  # fmt: skip
-                if answer["status"] == "build-failed":
-                    answer["status"] = "failed"
-                    answer["failed_phase"] = "building"
-                self.answer(err.status_code, answer)
+                message = (failure or {}).get("message") or f"The server could not start: {err}"
+                answer.update(status="failed", message=message, phase="failed")
+                self.answer(502, answer)
                 return
         url = url_path_join(user.server_url(name), spawner.default_url.lstrip("/"))
         answer["url"] = url
@@ -249,6 +249,20 @@ class LaunchHandler(VersaHubAPIHandler):
         else:
             answer["status"] = "starting"
             self.answer(202, answer)
+
+    def _failed(self, answer: dict[str, Any], user: Any, name: str, err: web.HTTPError) -> None:
+        """Answer a start that failed: the failed phase and why (a build failure is 502)."""
+        launch = launches.current(user.name, name)
+        failure = launch.failure if launch else None
+        answer.update(
+            status=getattr(err, "kind", "failed"),
+            message=str(err.log_message or err),
+            phase=(failure or {}).get("phase", "failed"),
+        )  # fmt: skip
+        if answer["status"] == "build-failed":
+            answer["status"] = "failed"
+            answer["failed_phase"] = "building"
+        self.answer(err.status_code, answer)
 
     async def get(self, name: str) -> None:
         user = self.calling_user()
@@ -467,6 +481,8 @@ class PublicCopyHandler(BaseHandler):
             return None
         if getattr(user, "kind", "user") != "user":
             raise web.HTTPError(403, "Public copies open for users, not services")
+        if any(g.name == GUEST_GROUP for g in user.groups):
+            return None  # a guest of another copy is a visitor without an account
         if not has_scope(f"servers!user={user.name}", self.parsed_scopes, db=self.db):
             raise web.HTTPError(403, "This token may not start servers (scope servers missing)")
         return user

@@ -37,6 +37,7 @@ from tornado import web
 from traitlets import Bool, Dict, Int, List, Unicode, default
 from traitlets.config import Configurable
 
+from versahub.constants import GUEST_GROUP
 from versahub.errors import InputError
 from versahub.hub import credentials as creds
 from versahub.hub.docker import docker_traits
@@ -164,7 +165,9 @@ class VersaHubSpawnerMixin(Configurable):
             confirmation=request.confirmation,
             origin=request.origin,
         )
-        verdict = await self.service.judge(request, owner, self.directory, site, public=True)
+        # judged as the owner's own server, which the owner confirmed; the copy only ever
+        # gets less (every mount read-only, no home, no credentials, no collaborators)
+        verdict = await self.service.judge(request, owner, self.directory, site)
         return verdict, owner
 
     def parse(self, site: Site) -> LaunchRequest:
@@ -328,6 +331,10 @@ class VersaHubSpawnerMixin(Configurable):
         public = PUBLIC_KEY in (self.user_options or {})
         if public:
             verdict, _owner = await self.public_verdict(site)
+        elif self.user.orm_user is not None and any(
+            g.name == GUEST_GROUP for g in self.user.groups
+        ):
+            raise web.HTTPError(403, "Guest accounts of public copies cannot launch servers")
         else:
             verdict = await service.judge(self.parse(site), self.user, self.directory, site)
         spec = verdict.request.spec

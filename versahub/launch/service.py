@@ -141,15 +141,13 @@ class LaunchService:
         user: Any,
         directory: Callable[[tuple[str, ...]], Mapping[str, list[str]]],
         site: Site | None = None,
-        *,
-        public: bool = False,
     ) -> Verdict:
         """OPA's decision about ``request`` launched by ``user`` (fails closed).
 
         ``user`` is a JupyterHub user (``name``, ``groups``, ``admin``) or a mapping;
         ``directory(collaborators)`` says which of the spec's collaborators exist. The
         policy judges the mounts the server will really get (:func:`effective_mounts`:
-        the default home volume included; a ``public`` copy's read-only ones).
+        the default home volume included).
         """
         site = site or await self.site()
         spec = request.spec
@@ -159,7 +157,7 @@ class LaunchService:
             request.origin,
             directory(spec.collaborators),
             site_summary(site),
-            mounts=effective_mounts(spec, site, public=public),
+            mounts=effective_mounts(spec, site),
         )
         decision = await self.policy_client(site).decide(doc)
         return Verdict(request=request, decision=decision)
