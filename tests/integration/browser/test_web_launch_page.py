@@ -161,13 +161,14 @@ def test_malicious_link_renders_as_text(web: Any) -> None:
 def test_external_link_always_asks_keyboard_only(web: Any) -> None:
     web.login("frank")
     page = web.page
-    # A mybinder.org link with only the host changed, followed from mybinder.org; this
-    # configuration has no warning at all when launched from the hub itself.
+    # A mybinder.org link with only the host changed, followed from mybinder.org; launched
+    # from the hub itself this configuration warns only about the persistent home, which
+    # every server gets read-write.
     link = f"{web.hub.url}/v2/gh/binder-examples/requirements/HEAD?urlpath=lab&internet=false"
     page.goto(link, referer="https://mybinder.org/")
     assert "/hub/v2/gh/binder-examples/requirements/HEAD?urlpath=lab&internet=false" in page.url
     page.wait_for_selector("#vh-dialog[open]")
-    assert finding_ids(page) == {"origin-external-link"}
+    assert finding_ids(page) == {"origin-external-link", "storage-read-write"}
     assert "https://mybinder.org/" in page.locator("#vh-dialog-origin").inner_text()
     role = page.get_attribute("#vh-dialog", "role"), page.get_attribute("#vh-dialog", "aria-modal")
     assert role == ("dialog", "true")
@@ -181,14 +182,14 @@ def test_external_link_always_asks_keyboard_only(web: Any) -> None:
     assert page.evaluate("!!document.activeElement.closest('#vh-dialog')")
     page.keyboard.press("Escape")
     assert not dialog_open(page)
-    # The same configuration from the hub's own form needs no dialog (no warning).
+    # The same configuration from the hub's own form has no origin warning: only the home.
     session = web.hub.login("frank")
     inside = session.post(
         f"{web.hub.url}/hub/api/versahub/check",
         json={"url": link, "origin": {"external": False}},
         timeout=10,
     ).json()
-    assert inside["decision"]["warn"] == [] and inside["requires_confirmation"] is False
+    assert {f["id"] for f in inside["decision"]["warn"]} == {"storage-read-write"}
     assert not web.js_dialogs
 
 
@@ -201,7 +202,7 @@ def test_link_before_login_asks_after_login(web: Any) -> None:
     web.page.click("#login_submit")
     web.page.wait_for_selector("#vh-dialog[open]")
     assert "/hub/v2/gh/binder-examples/requirements/HEAD" in web.page.url
-    assert finding_ids(web.page) == {"origin-external-link"}
+    assert finding_ids(web.page) == {"origin-external-link", "storage-read-write"}
 
 
 def test_dont_ask_again_then_revoke(web: Any) -> None:
