@@ -83,6 +83,27 @@ def check_inventory(inv: Inventory) -> None:
             raise InputError(
                 f"{origin}.state_dir", f"{shorten(state_dir)} must be an absolute path"
             )
+        _check_registry(inv, site, origin)
+
+
+def _check_registry(inv: Inventory, site: Any, origin: str) -> None:
+    """The registry group and ``versahub_site.registry.enabled`` must agree: the hub pushes
+    to a registry only when site.yaml enables it, so a registry host the hub never uses (or
+    an enabled registry no host runs) is refused."""
+    registry = site.get("registry") if isinstance(site, Mapping) else None
+    enabled = isinstance(registry, Mapping) and registry.get("enabled") is True
+    hosts = inv.groups.get("registry", [])
+    if hosts and not enabled:
+        raise InputError(
+            f"{origin}.registry.enabled",
+            f"must be true when the registry group has hosts ({', '.join(hosts)}); "
+            "or remove them from the group",
+        )
+    if enabled and not hosts:
+        raise InputError(
+            f"{origin}.registry.enabled",
+            "is true but the registry group has no host: add one, or set it to false",
+        )
 
 
 def load_inventory(path: Path, ansible_inventory: str, env: Mapping[str, str]) -> Inventory:
