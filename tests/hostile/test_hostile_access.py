@@ -24,6 +24,8 @@ import pytest
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# spawn_support, imported as the integration tests import it
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
 
 from hostile_corpus import COMMIT, REPO
 from hostile_support import HubState, assert_no_secret, hub_secrets
