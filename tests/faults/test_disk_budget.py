@@ -142,16 +142,6 @@ def test_disk_budget_removes_lru_unused_images_and_keeps_running_ones(pruned: Pr
     assert pruned.hub.containers(running_only=True, owner=ALICE, server="running")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: docs/images.md and versahub/images/prune.py promise that the image of a "
-    "stopped persistent server is never removed ('an image used by any existing container, "
-    "running or stopped — a stopped persistent server needs its image again when it "
-    "restarts'), but VersaHub's servers run with DockerSpawner remove=True: stopping a "
-    "server deletes its container, so prune sees no container and removes the stopped "
-    "server's image as least recently used (its restart then needs a rebuild, which fails "
-    "when the repository is gone or unreachable)",
-)
 def test_disk_budget_keeps_the_image_of_a_stopped_server(pruned: Pruned) -> None:
     """Promised (docs/images.md "Disk budget", "Never removed"): the image of a stopped
     persistent server is kept (it is needed again when the server restarts; only deleting

@@ -145,13 +145,6 @@ def test_hub_restart_keeps_servers_specs_shares_trust_and_public_links(
     assert user_options(hub, ALICE) == before["servers"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: docs/deploy-ansible.md promises 'Running servers keep running across a hub "
-    "restart (cleanup_servers in site.yaml's hub settings decides)', but "
-    "versahub/app/hubconfig.py hard-codes JupyterHub.cleanup_servers = True and site.yaml has "
-    "no such setting: every hub restart stops (and, remove=True, deletes) every server",
-)
 def test_hub_restart_leaves_running_servers_running(restarted: Restarted) -> None:
     """Promised (docs/deploy-ansible.md, "Upgrade"): running servers keep running across a
     hub restart — right after the restart, the server that ran before it is still ready

@@ -224,7 +224,7 @@ def test_hub_settings_golden(tmp_path: Path) -> None:
         "pid_file": f"{tmp_path}/hub/jupyterhub.pid",
         "allow_named_servers": True,
         "named_server_limit_per_user": 20,
-        "cleanup_servers": True,
+        "cleanup_servers": False,
         "cleanup_proxy": True,
         "load_groups": {"ds101": {"users": ["alice"]}, "ds101-teachers": {"users": ["bob"]}},
         "logging_config": {

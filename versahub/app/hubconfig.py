@@ -91,7 +91,8 @@ def hub_settings(
             "pid_file": str(paths.hub / "jupyterhub.pid"),
             "allow_named_servers": True,
             "named_server_limit_per_user": 20,
-            "cleanup_servers": True,
+            # servers keep running across a hub restart unless the site says otherwise
+            "cleanup_servers": bool(hub["cleanup_servers"]),
             "cleanup_proxy": True,
             # VersaHub's loggers (``versahub.*``) write through the hub's own ``console``
             # handler and formatter (traitlets' default logging config, which

@@ -67,6 +67,16 @@ def prepare_folders(mounts: Any, uid: int) -> None:
                 os.chown(path, uid, uid)
 
 
+def stored_plan_images(db: Any) -> set[str]:
+    """The image of every server the hub keeps a plan of, running or stopped."""
+    images: set[str] = set()
+    for (state,) in db.query(orm.Spawner.state):
+        plan = (state or {}).get("versahub_plan") or {}
+        if plan.get("image"):
+            images.add(str(plan["image"]))
+    return images
+
+
 def http_error(refused: LaunchRefused) -> web.HTTPError:
     """The refusal as JupyterHub shows it (spawn page and REST), findings attached."""
     err = web.HTTPError(refused.status, refused.message)
@@ -129,7 +139,10 @@ class VersaHubSpawnerMixin(Configurable):
     # -- inputs ---------------------------------------------------------------------------
     @property
     def service(self) -> LaunchService:
-        return service_for(self.site_file)
+        service = service_for(self.site_file)
+        db = self.db
+        service.stored_images = lambda: stored_plan_images(db)
+        return service
 
     def layout(self, site: Site) -> Layout:
         return Layout(

@@ -27,7 +27,7 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,8 +75,16 @@ class _Build:
 class ImageBuilder:
     """Resolve, look up and build images for one site (one instance per hub process)."""
 
-    def __init__(self, config: ImagesConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: ImagesConfig | None = None,
+        *,
+        keep: Callable[[], Iterable[str]] | None = None,
+    ) -> None:
+        """``keep()`` names images the disk budget must never remove besides running ones
+        (the hub passes the images of every stored server, stopped ones included)."""
         self.config = config or ImagesConfig()
+        self.keep = keep or (lambda: ())
         self.stats = BuildStats()
         self._builds: dict[str, _Build] = {}
         self._slots = asyncio.Semaphore(self.config.max_concurrent_builds)
@@ -269,7 +277,7 @@ class ImageBuilder:
         ``ready`` in the background (``/system/df`` can be slow on a busy host); errors are
         ignored: the build succeeded, and the next build or ``versahub images prune`` retries."""
         try:
-            report = await prune(self.config, keep=[str(image)])
+            report = await prune(self.config, keep=[str(image), *self.keep()])
         except (EngineError, OSError, aiohttp.ClientError):
             return None
         for removed in report.removed:

@@ -20,7 +20,7 @@ and timeout, the volumes and the image settings are never copied elsewhere.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,6 +121,9 @@ class LaunchService:
         self.site_source = site_source
         self._clients: dict[tuple[str, float], PolicyClient] = {}
         self._builders: dict[ImagesConfig, ImageBuilder] = {}
+        # images of every stored server (stopped ones too): the hub sets this, and the
+        # disk budget never removes them (a stopped persistent server starts again)
+        self.stored_images: Callable[[], Iterable[str]] = lambda: ()
 
     # -- the site -----------------------------------------------------------------------
     async def site(self) -> Site:
@@ -167,7 +170,7 @@ class LaunchService:
         """The image builder of the site's current ``images:``/``registry:`` settings."""
         config = site.images_config()
         if config not in self._builders:
-            self._builders[config] = ImageBuilder(config)
+            self._builders[config] = ImageBuilder(config, keep=lambda: self.stored_images())
         return self._builders[config]
 
     async def image(self, spec: Any, site: Site, on_event: Callable[[dict[str, Any]], None]) -> str:

@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
         "internal_ip": "172.17.0.1",
         "internal_port": 8081,
         "cull_every": 60,
+        "cleanup_servers": False,
         "public_copies": {"max_per_server": 20, "max_total": 100, "per_minute": 30},
         "admin_users": [],
         "groups": {},
