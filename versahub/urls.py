@@ -235,9 +235,8 @@ def _query(query: str) -> dict[str, list[str]]:
         if key.startswith("utm_") or key in IGNORED_PARAMS:
             continue
         if key not in SINGLE_PARAMS and key not in MULTI_PARAMS:
-            raise InputError(
-                key if len(key) <= 40 else "url", f"unknown launch parameter {shorten(key)}"
-            )
+            plain = 0 < len(key) <= 40 and key.isprintable() and not any(c.isspace() for c in key)
+            raise InputError(key if plain else "url", f"unknown launch parameter {shorten(key)}")
         params.setdefault(key, []).append(value)
     for key in SINGLE_PARAMS:
         if len(params.get(key, [])) > 1:

@@ -56,7 +56,7 @@ from jupyterhub.utils import url_escape_path, url_path_join
 from tornado import web
 
 from versahub.constants import GUEST_GROUP, GUEST_PREFIX
-from versahub.errors import InputError
+from versahub.errors import InputError, shorten
 from versahub.launch import progress as launches
 from versahub.launch.directory import known_collaborators
 from versahub.launch.plan import effective_mounts
@@ -88,6 +88,21 @@ def invalid_document(
     return {"error": error_document(errors[0]), "errors": [error_document(e) for e in errors]}
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = shorten(key) if not key.isidentifier() else key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 class VersaHubAPIHandler(APIHandler):
     """What every VersaHub API handler shares: the calling user, the body, the service."""
 
@@ -107,7 +122,14 @@ class VersaHubAPIHandler(APIHandler):
         return user
 
     def json_body(self) -> dict[str, Any]:
-        body = self.get_json_body()
+        """The request's JSON object; a key given twice in one object is refused (400),
+        never silently merged (the last one would win unseen)."""
+        try:
+            body = json.loads(self.request.body or b"null", object_pairs_hook=_unique_keys)
+        except _DuplicateKey as err:
+            raise web.HTTPError(400, f"{err.key}: is given twice in the request") from None
+        except (ValueError, RecursionError):
+            raise web.HTTPError(400, "The body is not valid JSON") from None
         if not isinstance(body, dict):
             raise web.HTTPError(400, "The body must be a JSON object")
         return body

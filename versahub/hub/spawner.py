@@ -313,12 +313,15 @@ class VersaHubSpawnerMixin(Configurable):
         except Exception as err:
             self.add_event(progress_event("failed", f"The server could not start: {err}"))
             launch.finish("failed", "start")
+            if first_start and not self._container_requested:
+                self._remove_entry_after_failure()
             raise
         launch.finish("ready")
         return result
 
     def _remove_entry_after_failure(self) -> None:
-        """Delete this server's entry once JupyterHub has finished handling the failure."""
+        """Delete this server's entry (the default server's stored request) once JupyterHub
+        has finished handling the failure: a refused request is not kept."""
         user, name = self.user, self.name
 
         async def remove() -> None:
@@ -329,13 +332,17 @@ class VersaHubSpawnerMixin(Configurable):
             orm_spawner = user.orm_user.orm_spawners.get(name)
             if orm_spawner is None or orm_spawner.server is not None or self.versahub_plan:
                 return
+            if not name:  # the default server's entry always exists: forget the request
+                orm_spawner.user_options = {}
+                self.user_options = {}
+                self.db.commit()
+                return
             user.spawners.pop(name, None)
             self.db.delete(orm_spawner)
             self.db.commit()
             self.log.info("removed the entry of %s/%s after its refused start", user.name, name)
 
-        if name:  # the default server always exists
-            asyncio.get_running_loop().create_task(remove())
+        asyncio.get_running_loop().create_task(remove())
 
     async def _start(self) -> Any:
         t0 = time.perf_counter()

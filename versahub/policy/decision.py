@@ -20,6 +20,9 @@ UNAVAILABLE_ID = "policy-engine-unavailable"
 FINDING_KEYS = ("id", "severity", "title", "message", "mitigation")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}\Z")
 MAX_TEXT = 4000
+_UNSAFE = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2028\u2029\u2060-\u2069\ufeff]"
+)
 MAX_FINDINGS = 200
 
 
@@ -132,7 +135,9 @@ def _finding(raw: Any, where: str) -> Finding:
             raise MalformedDecision(f"{where}.{key} is missing or not a string")
         if len(value) > MAX_TEXT:
             raise MalformedDecision(f"{where}.{key} is longer than {MAX_TEXT} characters")
-        values[key] = value
+        # a message may quote a value from the input: never pass a control or invisible
+        # character on to a terminal or a page as it is
+        values[key] = _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode(), value)
     if not _ID_RE.match(values["id"]):
         raise MalformedDecision(f"{where}.id {values['id'][:40]!r} is not a valid finding id")
     if values["severity"] not in SEVERITIES:

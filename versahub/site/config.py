@@ -23,6 +23,7 @@ from versahub.images.config import ImagesConfig
 from versahub.policy.data import render_site_data
 from versahub.site.defaults import DEFAULTS, REPLACE_KEYS
 from versahub.spec import parse_spec
+from versahub.util.yamlfile import DuplicateKey, TooDeep, load_yaml
 
 if TYPE_CHECKING:
     import jsonschema
@@ -150,11 +151,16 @@ def site_from_mapping(raw: Any, *, path: Path | None = None, origin: str = "site
         raw = {}
     if not isinstance(raw, Mapping):
         raise InputError(origin, f"expected a mapping at the top level, got {type(raw).__name__}")
-    merged = merge_defaults(DEFAULTS, raw)
     import jsonschema  # deferred for the CLI's start-up time (~1 s at import), not for a cycle
 
-    validator = jsonschema.Draft202012Validator(site_schema())
-    errors = sorted(validator.iter_errors(merged), key=lambda e: list(map(str, e.absolute_path)))
+    try:
+        merged = merge_defaults(DEFAULTS, raw)
+        validator = jsonschema.Draft202012Validator(site_schema())
+        errors = sorted(
+            validator.iter_errors(merged), key=lambda e: list(map(str, e.absolute_path))
+        )
+    except RecursionError:
+        raise InputError(origin, "is nested too deeply") from None
     if errors:
         first = errors[0]
         raise InputError(f"{origin}: {_error_path(first)}", _error_reason(first))
@@ -266,7 +272,11 @@ def load_site(path: str | Path) -> Site:
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(origin, f"cannot read {str(file)!r}: {err}") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
+    except DuplicateKey as err:
+        raise InputError(origin, f"the key {err.key!r} is given twice (line {err.line})") from None
+    except TooDeep:
+        raise InputError(origin, "is nested too deeply") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

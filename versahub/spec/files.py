@@ -13,6 +13,7 @@ import yaml
 
 from versahub.errors import InputError, shorten
 from versahub.spec.text import type_name
+from versahub.util.yamlfile import DuplicateKey, TooDeep, load_yaml
 
 MAX_FILE_BYTES = 1024 * 1024
 
@@ -37,14 +38,18 @@ def read_spec_file(name: str) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise InputError("file", f"is not UTF-8 text: {shorten(name)}") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except DuplicateKey as err:
+        raise InputError(
+            err.key if err.key.isidentifier() else "file", f"is given twice (line {err.line})"
+        ) from None
+    except TooDeep:
+        raise InputError("file", "is nested too deeply") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or "syntax error"
         raise InputError("file", f"is not valid YAML/JSON{where}: {problem}") from None
-    except RecursionError:
-        raise InputError("file", "is nested too deeply") from None
     if not isinstance(data, dict):
         raise InputError("file", f"must hold a mapping (key: value), not {type_name(data)}")
     return data

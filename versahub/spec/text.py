@@ -14,8 +14,12 @@ import re
 
 from versahub.errors import InputError, shorten
 
-# C0/C1 control characters, DEL, and the Unicode line/paragraph separators.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# C0/C1 control characters, DEL, the Unicode line/paragraph separators, and the invisible
+# format characters that reorder or hide text (bidi embeddings/overrides/isolates, zero
+# width spaces and joiners, the BOM): a value must read as what it is (no Trojan Source).
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
+)
 _SPACE = re.compile(r"\s")
 # Lone surrogates cannot be encoded as UTF-8 (and so cannot be hashed or quoted).
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -31,7 +35,9 @@ def require_str(field: str, value: object, *, max_len: int, allow_empty: bool = 
     if not value and not allow_empty:
         raise InputError(field, "must not be empty")
     if _CONTROL.search(value):
-        raise InputError(field, f"must not contain control characters: {shorten(value)}")
+        raise InputError(
+            field, f"must not contain control or invisible characters: {shorten(value)}"
+        )
     if _SURROGATE.search(value):
         raise InputError(field, f"is not valid Unicode text: {shorten(value)}")
     return value
@@ -55,7 +61,10 @@ def require_number(field: str, value: object) -> float:
     """Return a finite int/float (never a bool, never a numeric string) as float."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InputError(field, f"must be a number, not {type_name(value)}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise InputError(field, "is far too large a number") from None
     if not math.isfinite(number):
         raise InputError(field, "must be a finite number")
     return number

@@ -100,6 +100,30 @@ input_problems contains sprintf("%s[%d] is not a string", [concat(".", path), i]
 	not is_string(item)
 }
 
+# A repository that is not the one its source describes (the parser derives source from
+# repo; a document where they disagree did not come from it): a DOI, or the source's
+# scheme://host at the start of the URL.
+input_problems contains "spec.repo does not match spec.source" if {
+	is_string(input.spec.repo)
+	is_string(input.spec.source.scheme)
+	is_string(input.spec.source.host)
+	not _repo_matches_source(input.spec.repo)
+}
+
+_repo_matches_source(repo) if regex.match(`^10\.[0-9]{4,9}/`, repo)
+
+_repo_matches_source(repo) if {
+	source := input.spec.source
+	startswith(lower(repo), lower(sprintf("%s://%s", [source.scheme, source.host])))
+}
+
+input_problems contains sprintf("spec.limits.%s is negative", [key]) if {
+	some key in ["memory_bytes", "cpu", "max_duration_seconds", "idle_timeout_seconds"]
+	value := input.spec.limits[key]
+	is_number(value)
+	value < 0
+}
+
 _absent_optional(path) if not _present(path)
 
 _present(path) if {

@@ -80,3 +80,20 @@ test_invalid_input_reports_only_input_findings if {
 test_valid_input_has_no_problems if {
 	count(spawn.input_problems) == 0 with input as base_input
 }
+
+test_repo_that_is_not_its_source_is_invalid if {
+	every repo in ["ext::sh -c touch% /tmp/pwned", "file:///etc/passwd", "ssh://git@github.com/a/b", "https://evil.example/a/b"] {
+		doc := with_spec({"repo": repo})
+		problem("spec.repo does not match spec.source") in invalid_messages(decide(doc))
+	}
+}
+
+test_a_doi_repo_matches_its_source if {
+	doc := with_spec({"repo": "10.5281/zenodo.3242074", "source": {"scheme": "https", "host": "zenodo.org", "port": null}})
+	not problem("spec.repo does not match spec.source") in invalid_messages(decide(doc))
+}
+
+test_negative_limits_are_invalid if {
+	doc := with_spec({"limits": {"memory_bytes": -1, "cpu": -5, "max_duration_seconds": null, "idle_timeout_seconds": null}})
+	invalid_messages(decide(doc)) == {problem("spec.limits.memory_bytes is negative"), problem("spec.limits.cpu is negative")}
+}

@@ -18,7 +18,7 @@ ip_literals := [
 
 test_ip_literals_are_denied if {
 	every host in ip_literals {
-		"repo-ip-literal" in deny_ids(with_repo("https://x/a/b", "https", host))
+		"repo-ip-literal" in deny_ids(with_repo(sprintf("https://%s/a/b", [host]), "https", host))
 	}
 }
 
@@ -30,7 +30,7 @@ test_ip_literal_message_names_the_address if {
 
 test_host_names_are_not_ip_literals if {
 	every host in ["github.com", "gitlab.example.org", "1password.com", "123.example"] {
-		not "repo-ip-literal" in deny_ids(with_repo("https://x/a/b", "https", host))
+		not "repo-ip-literal" in deny_ids(with_repo(sprintf("https://%s/a/b", [host]), "https", host))
 	}
 }
 
@@ -44,7 +44,7 @@ internal_hosts := [
 
 test_internal_hosts_are_denied if {
 	every host in internal_hosts {
-		"repo-internal-host" in deny_ids(with_repo("https://x/a/b", "https", host))
+		"repo-internal-host" in deny_ids(with_repo(sprintf("https://%s/a/b", [host]), "https", host))
 	}
 }
 
@@ -58,7 +58,7 @@ test_internal_host_message_names_the_host if {
 
 test_public_hosts_are_not_internal if {
 	every host in ["github.com", "172.32.0.1", "8.8.8.8", "2001:db8::1", "local.example.org", "internal.example.org"] {
-		not "repo-internal-host" in deny_ids(with_repo("https://x/a/b", "https", host))
+		not "repo-internal-host" in deny_ids(with_repo(sprintf("https://%s/a/b", [host]), "https", host))
 	}
 }
 
@@ -69,7 +69,7 @@ site_with_internal := object.union(site, {"allowed_internal_hosts": [
 
 test_allowed_internal_hosts_are_exempt if {
 	every host in ["gitlab.corp.internal", "git.lab.local", "10.20.3.4", "::1"] {
-		ids := {f.id | some f in decide_on(with_repo("https://x/a/b", "https", host), site_with_internal).deny}
+		ids := {f.id | some f in decide_on(with_repo(sprintf("https://%s/a/b", [host]), "https", host), site_with_internal).deny}
 		not "repo-internal-host" in ids
 		not "repo-ip-literal" in ids
 	}
@@ -77,7 +77,7 @@ test_allowed_internal_hosts_are_exempt if {
 
 test_allowed_internal_hosts_do_not_exempt_others if {
 	every host in ["gitlab.other.internal", "10.21.0.1", "127.0.0.1"] {
-		ids := {f.id | some f in decide_on(with_repo("https://x/a/b", "https", host), site_with_internal).deny}
+		ids := {f.id | some f in decide_on(with_repo(sprintf("https://%s/a/b", [host]), "https", host), site_with_internal).deny}
 		"repo-internal-host" in ids
 	}
 }
@@ -94,17 +94,17 @@ test_forge_not_allowed_is_denied if {
 
 test_forge_allowed_exactly_or_by_pattern if {
 	every host in ["github.com", "GitHub.com", "git.example.org"] {
-		ids := {f.id | some f in decide_on(with_repo("https://x/a/b", "https", host), site_with_forges).deny}
+		ids := {f.id | some f in decide_on(with_repo(sprintf("https://%s/a/b", [host]), "https", host), site_with_forges).deny}
 		not "repo-forge-not-allowed" in ids
 	}
 }
 
 test_forge_pattern_does_not_cross_labels if {
-	ids := {f.id | some f in decide_on(with_repo("https://x/a/b", "https", "a.b.example.org"), site_with_forges).deny}
+	ids := {f.id | some f in decide_on(with_repo("https://a.b.example.org/a/b", "https", "a.b.example.org"), site_with_forges).deny}
 	"repo-forge-not-allowed" in ids
 }
 
 test_any_forge_when_site_data_is_missing if {
-	ids := {f.id | some f in decide_on(with_repo("https://x/a/b", "https", "codeberg.org"), {}).deny}
+	ids := {f.id | some f in decide_on(with_repo("https://codeberg.org/a/b", "https", "codeberg.org"), {}).deny}
 	not "repo-forge-not-allowed" in ids
 }
