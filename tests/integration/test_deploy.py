@@ -48,6 +48,7 @@ from deploy_support import (
     record_times,
     remove_network,
     seed_server_image,
+    server_container,
     snapshot_repo,
     write_inventory,
 )
@@ -74,6 +75,8 @@ SITE: dict[str, Any] = {
     },
     "opa": {"address": "127.0.0.1:8181"},
     "state_dir": "/var/lib/versahub",
+    # The hub pushes to and pulls from the registry of the registry group (inventory check).
+    "registry": {"enabled": True, "address": "127.0.0.1:5000"},
     "volumes": {
         "home": {"kind": "home", "read": {"users": ["*"]}, "write": {"users": ["*"]}},
         "ds101-shared": {
@@ -225,7 +228,8 @@ def test_ports_listen_on_expected_addresses_only(host) -> None:
         ("/usr/local/bin/opa-v1.22.3", "root", "root", 0o755),
         ("/etc/docker/registry/config.yml", "root", "docker-registry", 0o640),
         ("/var/lib/docker-registry", "docker-registry", "docker-registry", 0o750),
-        ("/etc/versahub/images.yaml", "root", "root", 0o644),
+        ("/var/lib/versahub/volumes", "root", "root", 0o755),
+        ("/var/lib/versahub/volumes/home", "versahub", "versahub", 0o770),
         ("/etc/versahub/offline-firewall.rules", "root", "root", 0o644),
         ("/etc/systemd/system/versahub-offline-firewall.service", "root", "root", 0o644),
         ("/run/versahub-firewall-rules.sock", "root", "versahub", 0o660),
@@ -324,11 +328,18 @@ def test_registry_push_and_pull(host, test_host: TestHost, tmp_path: Path) -> No
     )
 
 
-@pytest.mark.parametrize("volume", ["home", "ds101-shared"])
-def test_volume_folders_exist_with_owner_and_mode(host, volume: str) -> None:
-    f = host.file(f"/srv/versahub/volumes/{volume}")
+def test_shared_volume_folder_is_where_the_hub_mounts_it(host) -> None:
+    # launch/plan.py volume_source: <state_dir>/volumes/<kind>/<volume>
+    f = host.file("/var/lib/versahub/volumes/shared/ds101-shared")
     assert f.is_directory
     assert (f.uid, f.gid, f.mode) == (1000, 100, 0o2770)
+    assert not host.file("/srv/versahub/volumes").exists
+
+
+def test_home_folders_get_rwx_for_the_notebook_user_by_default(host) -> None:
+    acl = host.check_output("getfacl -p /var/lib/versahub/volumes/home")
+    assert "\nuser:1000:rwx" in acl
+    assert "\ndefault:user:1000:rwx" in acl
 
 
 def test_buildx_and_repo2docker_are_installed(host) -> None:
@@ -384,7 +395,13 @@ def server_image(converge, test_host: TestHost) -> str:
     base = "versahub/base:bookworm"
     if subprocess.run(["docker", "image", "inspect", base], capture_output=True).returncode:
         pytest.fail(f"{base} is missing: run `versahub images bootstrap` first")
-    return seed_server_image(test_host, SERVER_REPO, SERVER_COMMIT)
+    image = seed_server_image(test_host, SERVER_REPO, SERVER_COMMIT)
+    # As a build on this site does: pushed to the site's registry. Removed from the engine,
+    # so that the first launch finds it in the registry and pulls it.
+    assert image.startswith(REGISTRY_PREFIX), image
+    test_host.exec("docker", "push", "-q", image)
+    test_host.exec("docker", "rmi", image)
+    return image
 
 
 @pytest.fixture(scope="module")
@@ -427,6 +444,47 @@ def probe_targets(converge, test_host: TestHost, network: str) -> Iterator[dict]
         test_host.exec("systemctl", "stop", "vh-probe-listener", check=False)
 
 
+REGISTRY_PREFIX = "127.0.0.1:5000/versahub/r2d-"  # SITE's registry.address (site/config.py)
+
+
+def _registry_catalog(test_host: TestHost) -> list[str]:
+    out = test_host.exec(
+        "python3", "-c", "import urllib.request;print(urllib.request.urlopen("
+        "'http://127.0.0.1:5000/v2/_catalog').read().decode())",
+    )  # fmt: skip
+    return list(json.loads(out)["repositories"])
+
+
+def test_a_fresh_user_launches_and_writes_the_home_with_the_registry_image(
+    deployed_hub: DeployedHub, server_image: str, test_host: TestHost
+) -> None:
+    """bob never launched: the hub (unprivileged) makes his home folder, the default ACL
+    lets the notebook user write it, and the image comes from the site's registry."""
+    home = "/var/lib/versahub/volumes/home/bob"
+    assert test_host.exec("sh", "-c", f"test -e {home} && echo yes || echo no").strip() == "no"
+    bob = deployed_hub.user_token("bob")
+    try:
+        r, progress = _launch(deployed_hub, bob, "fresh", True)
+        assert r.status_code in (200, 202), r.text
+        assert progress.get("status") == "ready", progress
+        ctr = server_container(test_host, "bob", "fresh")
+        image = test_host.exec("docker", "inspect", "--format", "{{.Config.Image}}", ctr).strip()
+        assert image == server_image
+        assert image.startswith(REGISTRY_PREFIX)
+        repository = image.split("/", 1)[1].rsplit(":", 1)[0]
+        assert repository in _registry_catalog(test_host)
+        test_host.exec(
+            "docker", "exec", ctr, "python3", "-c",
+            "import os; open(os.path.expanduser('~/written.txt'), 'w').write('mine')",
+        )  # fmt: skip
+        stat = test_host.exec("stat", "-c", "%u %U", f"{home}/written.txt").split()
+        assert stat[0] == "1000"
+        assert test_host.exec("stat", "-c", "%U", home).strip() == "versahub"
+    finally:
+        with contextlib.suppress(requests.RequestException):
+            deployed_hub.stop("bob", "fresh")
+
+
 def _launch(hub: DeployedHub, token: str, name: str, internet: bool):
     spec = {"repo": SERVER_REPO, "ref": SERVER_COMMIT, "server_name": name, "internet": internet}
     return hub.launch(token, spec)
@@ -436,13 +494,6 @@ def _launch(hub: DeployedHub, token: str, name: str, internet: bool):
 def servers(deployed_hub: DeployedHub, server_image: str, test_host: TestHost) -> Iterator[str]:
     """alice's servers ``offline`` and ``online``, launched through the hub's API; yields
     alice's token."""
-    # Known defect, not this test's subject: the deployed hub runs unprivileged, so the
-    # home folder it creates for a new user is its own (prepare_folders chowns only as
-    # root) and the server cannot write its home and exits. Made as root would make it.
-    homes = "/var/lib/versahub/volumes/home"
-    test_host.exec("install", "-d", "-o", "versahub", "-g", "versahub", "-m", "0755",
-                   "/var/lib/versahub/volumes", homes)  # fmt: skip
-    test_host.exec("install", "-d", "-o", "1000", "-g", "1000", "-m", "0755", f"{homes}/alice")
     alice = deployed_hub.user_token("alice")
     try:
         for name, internet in (("offline", False), ("online", True)):
