@@ -122,12 +122,12 @@ class VersaHubAPIHandler(APIHandler):
         return user
 
     def json_body(self) -> dict[str, Any]:
-        """The request's JSON object; a key given twice in one object is refused (400),
-        never silently merged (the last one would win unseen)."""
+        """The request's JSON object; a key given twice in one object is an
+        :class:`InputError` naming it, never silently merged (the last one would win)."""
         try:
             body = json.loads(self.request.body or b"null", object_pairs_hook=_unique_keys)
         except _DuplicateKey as err:
-            raise web.HTTPError(400, f"{err.key}: is given twice in the request") from None
+            raise InputError(err.key, "is given twice in the request") from None
         except (ValueError, RecursionError):
             raise web.HTTPError(400, "The body is not valid JSON") from None
         if not isinstance(body, dict):
@@ -179,7 +179,12 @@ class LaunchHandler(VersaHubAPIHandler):
 
     async def post(self) -> None:
         user = self.calling_user()
-        body = self.json_body()
+        try:
+            body = self.json_body()
+        except InputError as err:
+            self.answer(400, {"status": "invalid", "error": error_document(err),
+                              "errors": [error_document(err)]})  # fmt: skip
+            return
         action = body.pop("action", None)
         if action not in (None, "open", "update"):
             self.answer(400, {"status": "invalid", "error": {

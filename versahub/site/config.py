@@ -274,7 +274,8 @@ def load_site(path: str | Path) -> Site:
     try:
         raw = load_yaml(text)
     except DuplicateKey as err:
-        raise InputError(origin, f"the key {err.key!r} is given twice (line {err.line})") from None
+        key = err.key if err.key.isidentifier() else "(a key)"
+        raise InputError(f"{origin}: {key}", f"is given twice (line {err.line})") from None
     except TooDeep:
         raise InputError(origin, "is nested too deeply") from None
     except yaml.YAMLError as err:

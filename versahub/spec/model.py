@@ -277,7 +277,9 @@ def _reject_unknown(prefix: str, data: Mapping[Any, Any], known: tuple[str, ...]
         if not isinstance(key, str):
             raise InputError(prefix.rstrip(".") or "spec", f"has a non-text key {shorten(key)}")
         if key not in known:
-            printable = len(key) <= 40 and key.isprintable() and not any(c.isspace() for c in key)
+            printable = (
+                0 < len(key) <= 40 and key.isprintable() and not any(c.isspace() for c in key)
+            )
             where = f"{prefix}{key}" if printable else (prefix.rstrip(".") or "spec")
             raise InputError(where, f"unknown key {shorten(key)}; known: {', '.join(known)}")
 

@@ -94,6 +94,16 @@ class LaunchPageHandler(BaseHandler):
 
 
 class _APIContext(VersaHubAPIHandler):
+    async def evaluate_body(self) -> dict[str, Any]:
+        """:meth:`evaluate` of the request's JSON body (a body that is not one, or names a
+        key twice, is reported like any other input error)."""
+        self.calling_user()
+        try:
+            body = self.json_body()
+        except InputError as err:
+            return {"valid": False, "error": error_document(err), "errors": [error_document(err)]}
+        return await self.evaluate(body)
+
     async def evaluate(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Validate, ask OPA (through the launch service), and build what the page shows."""
         user = self.calling_user()
@@ -142,7 +152,7 @@ class CheckAPIHandler(_APIContext):
 
     @needs_scope("servers", post_filter=True)
     async def post(self) -> None:
-        result = await self.evaluate(self.json_body())
+        result = await self.evaluate_body()
         self.set_header("Content-Type", "application/json")
         self.write(result)
 
@@ -170,7 +180,7 @@ class TrustAPIHandler(_APIContext):
     async def post(self, spec_id: str | None = None) -> None:
         if spec_id is not None:
             raise web.HTTPError(405, "POST the configuration to /trust")
-        result = await self.evaluate(self.json_body())
+        result = await self.evaluate_body()
         if not result["valid"]:
             self.set_status(400)
             self.write(result)

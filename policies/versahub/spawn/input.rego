@@ -117,6 +117,12 @@ _repo_matches_source(repo) if {
 	startswith(lower(repo), lower(sprintf("%s://%s", [source.scheme, source.host])))
 }
 
+# an IPv6 host is written in brackets in a URL
+_repo_matches_source(repo) if {
+	source := input.spec.source
+	startswith(lower(repo), lower(sprintf("%s://[%s]", [source.scheme, source.host])))
+}
+
 input_problems contains sprintf("spec.limits.%s is negative", [key]) if {
 	some key in ["memory_bytes", "cpu", "max_duration_seconds", "idle_timeout_seconds"]
 	value := input.spec.limits[key]

@@ -97,3 +97,8 @@ test_negative_limits_are_invalid if {
 	doc := with_spec({"limits": {"memory_bytes": -1, "cpu": -5, "max_duration_seconds": null, "idle_timeout_seconds": null}})
 	invalid_messages(decide(doc)) == {problem("spec.limits.memory_bytes is negative"), problem("spec.limits.cpu is negative")}
 }
+
+test_an_ipv6_repo_matches_its_bracketed_source if {
+	doc := with_repo("https://[2001:db8::1]/a/b", "https", "2001:db8::1")
+	not problem("spec.repo does not match spec.source") in invalid_messages(decide(doc))
+}
