@@ -58,7 +58,7 @@ FILE_CASES: list[Row] = [
     ("file-deep-nesting", "repo: " + "[" * 5000 + "]" * 5000 + "\n", "file"),
     ("file-python-tag", f'repo: !!python/object/apply:os.system ["touch {MARKER}"]\n', "file"),
     ("file-python-name", "repo: !!python/name:os.system\n", "file"),
-    ("file-billion-laughs", _bomb(), "mounts[0]"),
+    ("file-billion-laughs", _bomb(), "file"),  # aliases are refused before any expansion
     ("file-over-1mb", "repo: " + REPO + "\n#" + "x" * 1_048_576 + "\n", "file"),
     ("file-huge-value", "repo: '" + "a" * 900_000 + "'\n", "repo"),
     ("file-list-top", "- repo: " + REPO + "\n", "file"),

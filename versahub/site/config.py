@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -23,7 +24,8 @@ from versahub.images.config import ImagesConfig
 from versahub.policy.data import render_site_data
 from versahub.site.defaults import DEFAULTS, REPLACE_KEYS
 from versahub.spec import parse_spec
-from versahub.util.yamlfile import DuplicateKey, TooDeep, load_yaml
+from versahub.urls import normalise_hub_url
+from versahub.util.yamlfile import AliasRefused, DuplicateKey, TooDeep, load_yaml
 
 if TYPE_CHECKING:
     import jsonschema
@@ -187,6 +189,11 @@ def images_config(doc: Mapping[str, Any]) -> ImagesConfig:
 
 def _check_semantics(doc: Mapping[str, Any], origin: str) -> None:
     """Checks a JSON schema cannot express: cross-references between keys."""
+    _check_text(doc, origin, ())
+    try:
+        normalise_hub_url(doc["hub"]["url"])
+    except InputError as err:
+        raise InputError(f"{origin}: hub.url", err.reason) from None
     auth = doc["hub"]["auth"]
     if auth["kind"] in NOT_IMPLEMENTED_AUTH:
         raise InputError(
@@ -235,6 +242,28 @@ def _check_semantics(doc: Mapping[str, Any], origin: str) -> None:
             raise InputError(f"{origin}: policy.caps.groups.{group}", "caps must not be empty")
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _check_text(value: Any, origin: str, path: tuple[str, ...]) -> None:
+    """No control character anywhere in site.yaml (a NUL in a path, an escape sequence in
+    a message): each is refused naming its key."""
+    if isinstance(value, str):
+        if _CONTROL.search(value):
+            where = ".".join(path) or "(top level)"
+            raise InputError(
+                f"{origin}: {where}", f"contains a control character: {shorten(value)}"
+            )
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_text(item, origin, (*path, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_text(
+                item, origin, (*path[:-1], f"{path[-1]}[{index}]") if path else (f"[{index}]",)
+            )
+
+
 def _catalogue(doc: Mapping[str, Any], origin: str) -> tuple[Mapping[str, Any], ...]:
     """Every preconfigured server, parsed as a ServerSpec using the site's volumes."""
     entries: list[Mapping[str, Any]] = []
@@ -278,6 +307,8 @@ def load_site(path: str | Path) -> Site:
         raise InputError(f"{origin}: {key}", f"is given twice (line {err.line})") from None
     except TooDeep:
         raise InputError(origin, "is nested too deeply") from None
+    except AliasRefused as err:
+        raise InputError(origin, str(err)) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -13,7 +13,7 @@ import yaml
 
 from versahub.errors import InputError, shorten
 from versahub.spec.text import type_name
-from versahub.util.yamlfile import DuplicateKey, TooDeep, load_yaml
+from versahub.util.yamlfile import AliasRefused, DuplicateKey, TooDeep, load_yaml
 
 MAX_FILE_BYTES = 1024 * 1024
 
@@ -45,6 +45,8 @@ def read_spec_file(name: str) -> dict[str, Any]:
         ) from None
     except TooDeep:
         raise InputError("file", "is nested too deeply") from None
+    except AliasRefused as err:
+        raise InputError("file", str(err)) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -2,8 +2,10 @@
 
 ``yaml.safe_load`` silently keeps the last of two equal keys, so a second ``internet:
 true`` below a reviewed ``internet: false`` (or a second ``policy:`` block in site.yaml)
-would win unseen. :func:`load_yaml` raises :class:`DuplicateKey` instead; nesting deeper
-than the parser can follow is reported as :class:`TooDeep`, never as a RecursionError.
+would win unseen. :func:`load_yaml` raises :class:`DuplicateKey` instead; aliases are
+refused (:class:`AliasRefused`: a 300-byte "billion laughs" file would otherwise expand into
+gigabytes); nesting deeper than the parser can follow is :class:`TooDeep`, never a
+RecursionError.
 """
 
 from __future__ import annotations
@@ -27,7 +29,22 @@ class TooDeep(yaml.YAMLError):
     """The document nests deeper than the parser can follow."""
 
 
+class AliasRefused(yaml.YAMLError):
+    """The document uses an alias (``*name``): refused, so that no "billion laughs"
+    document can expand into gigabytes before anything else is checked."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(f"YAML aliases (*name) are not accepted (line {line})")
+        self.line = line
+
+
 class _StrictLoader(yaml.SafeLoader):
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):  # type: ignore[no-untyped-call]
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise AliasRefused(event.start_mark.line + 1)
+        return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
