@@ -29,14 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
 
 from hostile_corpus import COMMIT, REPO
 from hostile_support import HubState, assert_no_secret, hub_secrets
-from spawn_support import HubUnderTest
+from spawn_support import HubUnderTest, seed_cached_image
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
 EVIL = "https://evil.example"
 CROSS_SITE = {"Origin": EVIL, "Referer": EVIL + "/page", "Sec-Fetch-Site": "cross-site"}
 BOB_MARKER = "bobs-secret-host"  # only in bob's refused launch
-BOB_SERVER = "secret-plans"
+BOB_SERVER = "secret-plans"  # a refused launch: its events only
+BOB_LAB = "bobs-lab"  # a running server of bob's
 SPEC = {"repo": REPO, "ref": COMMIT}
 BOB_TRUSTED = {**SPEC, "mounts": [{"volume": "home", "path": "/home/jovyan/work", "mode": "rw"}]}
 ALICE_TRUSTED = {**SPEC, "internet": True}
@@ -65,6 +66,7 @@ class Ctx:
 
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctx]:
+    seed_cached_image()  # bob's running server is a cache hit: no build, no network
     hub = HubUnderTest(tmp_path_factory.mktemp("hostile-access")).start()
     try:
         made = hub.api("POST", "/groups/staff", json={"users": ["bob"]})
@@ -88,6 +90,8 @@ def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctx]:
         assert refused.status_code == 403, refused.text  # fmt: skip
         progress = hub.api("GET", f"/versahub/launch/{BOB_SERVER}", token=bob).json()
         assert BOB_MARKER in json.dumps(progress), progress
+        started = hub.launch("bob", BOB_LAB, {**SPEC, "server_name": BOB_LAB})
+        assert started.status_code in (201, 202), started.text
         yield Ctx(
             hub, alice, bob, narrow.json()["token"], hub.login("alice"), hub.login("bob"),
             trusted.json()["spec_id"], mine.json()["spec_id"],
@@ -98,8 +102,11 @@ def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctx]:
 
 @pytest.fixture(scope="module")
 def baseline(ctx: Ctx) -> dict[str, HubState]:
-    HubState.take(ctx.hub, "bob").assert_unchanged(ctx.hub)  # bob's refused entry is gone
-    return {user: HubState.take(ctx.hub, user) for user in ("alice", "bob")}
+    states = {user: HubState.take(ctx.hub, user) for user in ("alice", "bob")}
+    # bob's refused launch left no entry; his lab runs (every case checks it still does)
+    assert set(states["bob"].servers) == {"", BOB_LAB}, states["bob"].servers
+    assert states["bob"].servers[BOB_LAB]["ready"] and len(states["bob"].containers) == 1
+    return states
 
 
 def api(ctx: Ctx, method: str, path: str, token: str, **kw: Any) -> requests.Response:
@@ -157,9 +164,37 @@ CSRF: list[Case] = [
     ("csrf-public-copy-of-private-server", lambda c: c.cookie_only().get(
         c.url(f"/hub/versahub/public/bob/{BOB_SERVER}"), headers=CROSS_SITE,
         allow_redirects=False, timeout=30), (404,)),
+    ("csrf-public-copy-post-without-xsrf", lambda c: c.cookie_only().post(
+        c.url(f"/hub/versahub/public/bob/{BOB_SERVER}"), data={"token": "x"},
+        headers=CROSS_SITE, allow_redirects=False, timeout=30), (403, 404)),
+    ("csrf-public-link-revoke-without-xsrf", lambda c: c.cookie_only().delete(
+        c.url(f"/hub/api/versahub/public/{BOB_SERVER}"), headers=CROSS_SITE, timeout=30),
+     (403,)),
 ]  # fmt: skip
 
 CROSS_USER: list[Case] = [
+    ("xuser-stop-bobs-running-server", lambda c: api(c, "DELETE",
+        f"/users/bob/servers/{BOB_LAB}", c.alice), (403, 404)),
+    ("xuser-remove-bobs-running-server", lambda c: api(c, "DELETE",
+        f"/users/bob/servers/{BOB_LAB}", c.alice, json={"remove": True}), (403, 404)),
+    ("xuser-restart-bobs-running-server", lambda c: api(c, "POST",
+        f"/users/bob/servers/{BOB_LAB}", c.alice, json={"user_options": launch_body()}),
+     (403, 404)),
+    ("xuser-bobs-running-progress", lambda c: api(c, "GET",
+        f"/users/bob/servers/{BOB_LAB}/progress", c.alice), (403, 404)),
+    ("xuser-bobs-running-launch-status", lambda c: api(c, "GET",
+        f"/versahub/launch/{BOB_LAB}", c.alice), (404,)),
+    ("xuser-public-link-of-bobs-running-server", lambda c: api(c, "GET",
+        f"/versahub/public/{BOB_LAB}", c.alice), (404,)),
+    ("xuser-make-bobs-server-private", lambda c: api(c, "DELETE",
+        f"/versahub/public/{BOB_LAB}", c.alice), (404,)),
+    ("xuser-public-copy-of-bobs-private-server", lambda c: api(c, "POST",
+        "/users/alice/servers/copy2", c.alice,
+        json={"user_options": {"public_copy_of": {"owner": "bob", "server": BOB_LAB}}}),
+     (404,)),
+    ("xuser-open-bobs-server-through-the-proxy", lambda c: requests.get(
+        c.url(f"/user/bob/{BOB_LAB}/api/status"), headers={"Authorization": f"token {c.alice}"},
+        allow_redirects=False, timeout=30), (302, 403, 404)),
     ("xuser-start-bobs-named-server", lambda c: api(c, "POST", "/users/bob/servers/x", c.alice,
         json={"user_options": launch_body()}), (403, 404)),
     ("xuser-start-bobs-default-server", lambda c: api(c, "POST", "/users/bob/server", c.alice,
@@ -179,6 +214,10 @@ CROSS_USER: list[Case] = [
         c.alice), (404,)),
     ("xuser-delete-bobs-trust-record", lambda c: api(c, "DELETE",
         f"/versahub/trust/{c.bob_spec_id}", c.alice), (404,)),
+    ("xuser-bobs-public-link", lambda c: api(c, "GET", f"/versahub/public/{BOB_SERVER}",
+        c.alice), (404,)),
+    ("xuser-revoke-bobs-public-link", lambda c: api(c, "DELETE",
+        f"/versahub/public/{BOB_SERVER}", c.alice), (404,)),
     ("xuser-trust-record-traversal", lambda c: api(c, "DELETE",
         "/versahub/trust/..%2F..%2Fbob", c.alice), (404,)),
     ("xuser-launch-as-bob", lambda c: api(c, "POST", "/versahub/launch", c.alice,
@@ -219,7 +258,8 @@ def test_refused_and_nothing_changes(
     login = dict(ctx.web.cookies)
     r = request_(ctx)
     assert r.status_code in statuses, f"{r.status_code}: {r.text[:600]}"
-    assert "Location" not in r.headers or "/user/" not in r.headers["Location"]
+    location = r.headers.get("Location", "")
+    assert "/user/bob" not in location or "/hub/" in location, location
     secrets = hub_secrets(ctx.hub, ctx.alice, ctx.bob, ctx.narrow)
     assert_no_secret(r.text, secrets)
     assert BOB_MARKER not in r.text and ctx.bob_spec_id not in r.text, "bob's data answered"

@@ -396,6 +396,84 @@ def test_launch_api_refuses_mismatched_confirmations(
     baseline["alice"].assert_unchanged(hub, "unsure")
 
 
+# ----------------------------------------------------- trust API and launch progress
+
+STOCK_DENIED_IDS = ("host-loopback-hex", "host-metadata-ip", "host-ipv4-mapped",
+                    "host-localhost-dot", "collab-group-not-member", "volume-write-forbidden",
+                    "memory-over-cap")  # fmt: skip
+
+TRUST_IDS = ("mount-dotdot", "urlpath-javascript", "ref-upload-pack", "repo-ext-sh",
+             "collab-star", "ref-bidi-rlo", "unknown-key", "cpu-huge-int")  # fmt: skip
+
+
+@pytest.mark.parametrize(("fields", "field"), params(rows(SPEC_REFUSED, TRUST_IDS)))
+def test_trust_api_refuses_spec(
+    hub: HubUnderTest,
+    tokens: dict[str, str],
+    baseline: Any,
+    secrets: list[str],
+    fields: dict[str, Any],
+    field: str,
+) -> None:
+    """ "Don't ask again" for a hostile configuration: refused, nothing stored."""
+    body = {"spec": spec(fields)}
+    doc = answer(post(hub, "/versahub/trust", tokens["alice"], body), 400, secrets, body)
+    assert doc["valid"] is False
+    field_error(doc, field)
+    baseline["alice"].assert_unchanged(hub)
+
+
+@pytest.mark.parametrize(("fields", "expected"), params(rows(POLICY_DENIED, STOCK_DENIED_IDS)))
+def test_trust_api_refuses_a_denied_configuration(
+    hub: HubUnderTest,
+    tokens: dict[str, str],
+    baseline: Any,
+    secrets: list[str],
+    fields: dict[str, Any],
+    expected: tuple[str, ...],
+) -> None:
+    body = {"spec": spec(fields)}
+    doc = answer(post(hub, "/versahub/trust", tokens["alice"], body), 409, secrets, body)
+    assert deny_ids(doc) & set(expected), deny_ids(doc)
+    baseline["alice"].assert_unchanged(hub)
+
+
+BUG_LONG_ECHO = (
+    "BUG: GET /hub/api/versahub/launch/<server> (and /hub/api/versahub/public/<server>) "
+    "answer 404 with the requested name in full ({name!r}, not errors.shorten): a 10 kB "
+    "name comes back as a 10 kB message"
+)
+HOSTILE_NAMES: list[Row] = [
+    ("name-script", "%3Cscript%3Ealert(1)%3C%2Fscript%3E"),
+    ("name-crlf", "x%0d%0aSet-Cookie:%20a=b"),
+    ("name-traversal", "..%2F..%2Fadmin"),
+    ("name-bidi", "%E2%80%AEx"),
+    ("name-nul", "x%00y"),
+    ("name-10kb", "a" * 10_240, BUG_LONG_ECHO),
+]
+
+
+@pytest.mark.parametrize("name", params(HOSTILE_NAMES))
+def test_progress_and_trust_records_of_hostile_names(
+    hub: HubUnderTest, tokens: dict[str, str], baseline: Any, secrets: list[str], name: str
+) -> None:
+    """A launch's progress, a public link, a trust record, under a hostile name: 404."""
+    for method, path in (("GET", f"/versahub/launch/{name}"),
+                         ("GET", f"/versahub/public/{name}"),
+                         ("DELETE", f"/versahub/public/{name}"),
+                         ("GET", f"/versahub/trust/{name}"),
+                         ("DELETE", f"/versahub/trust/{name}")):  # fmt: skip
+        r = hub.api(method, path, token=tokens["alice"])
+        assert r.status_code in (400, 404), f"{method} {path[:80]}: {r.status_code}"
+        assert len(r.content) < MAX_ANSWER
+        assert_no_secret(r.text, secrets, sent=name)
+        if r.headers.get("Content-Type", "").startswith("application/json") and r.content:
+            message = r.json().get("message")
+            if message is not None:  # a bare 404 has none
+                assert_clear_message(message)
+    baseline["alice"].assert_unchanged(hub)
+
+
 # ------------------------------------------------------- JupyterHub's own REST API
 
 
@@ -451,11 +529,6 @@ def test_stock_rest_refuses_spec(
     options = {"spec": spec(fields)}
     stock_refused(stock_start(hub, "carol", name, options), 400, secrets, options, field)
     baseline["carol"].assert_unchanged(hub, name)
-
-
-STOCK_DENIED_IDS = ("host-loopback-hex", "host-metadata-ip", "host-ipv4-mapped",
-                    "host-localhost-dot", "collab-group-not-member", "volume-write-forbidden",
-                    "memory-over-cap")  # fmt: skip
 
 
 @pytest.mark.parametrize(("fields", "expected"), params(rows(POLICY_DENIED, STOCK_DENIED_IDS)))

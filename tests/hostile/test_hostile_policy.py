@@ -218,6 +218,58 @@ def test_policy_denies_input_that_slipped_past_the_parser(
     assert_denied(decide(opa, doc), accepted)
 
 
+BUG_POLICY_REPO_PREFIX = (
+    "BUG: input.rego's _repo_matches_source only checks that repo starts with "
+    "'<scheme>://<host>', so a repo on another host whose name merely begins with the "
+    "source host (https://github.com.evil.example/…, https://github.com@evil.example/…) "
+    "passes as github.com: judged as the trusted forge while a clone would go elsewhere"
+)
+
+
+def host(name: str) -> Callable[[dict[str, Any]], None]:
+    """repo and source naming the same host ``name`` (as a buggy caller would write it)."""
+    netloc = f"[{name}]" if ":" in name and not name.startswith("[") else name
+
+    def change(doc: dict[str, Any]) -> None:
+        doc["spec"]["source"]["host"] = name
+        doc["spec"]["repo"] = f"https://{netloc}/a/b.git"
+
+    return change
+
+
+GITHUB = "binder-examples/requirements"
+# (id, change, deny ids of which one must be found[, BUG]): repo and source agree, so the
+# host itself is judged, in the notations a resolver or git would still accept
+SAME_HOST: list[Row] = [
+    ("host-localhost-upper-dot", host("LOCALHOST."), INTERNAL),
+    ("host-bracketed-v6", host("[::1]"), INTERNAL),
+    ("host-v4-mapped-hex", host("::ffff:7f00:1"), INTERNAL),
+    ("host-hex-dword", host("0x7f000001"), INTERNAL),
+    ("host-octal-dotted", host("0177.0.0.01"), INTERNAL),
+    ("host-metadata-trailing-dot", host("metadata.google.internal."), INTERNAL),
+    ("host-cgnat-metadata", host("100.100.100.200"), INTERNAL),
+    ("host-empty", host(""), (*INTERNAL, *INVALID)),
+    ("host-ansi", host("evil\x1b[31m"), (*INTERNAL, *INVALID)),
+    ("repo-other-host-with-source-prefix",
+     at("spec.repo", f"https://github.com.evil.example/{GITHUB}"), INVALID,
+     BUG_POLICY_REPO_PREFIX),
+    ("repo-userinfo-with-source-prefix", at("spec.repo", f"https://github.com@evil.example/{GITHUB}"),
+     INVALID, BUG_POLICY_REPO_PREFIX),
+    ("repo-port-userinfo-with-source-prefix",
+     at("spec.repo", f"https://github.com:443@evil.example/{GITHUB}"), INVALID,
+     BUG_POLICY_REPO_PREFIX),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "deny_ids"), params(SAME_HOST))
+def test_policy_judges_the_host_in_every_notation(
+    opa: OpaProcess, change: Callable[[dict[str, Any]], None], deny_ids: tuple[str, ...]
+) -> None:
+    doc = copy.deepcopy(base_input())
+    change(doc)
+    assert_denied(decide(opa, doc), deny_ids)
+
+
 @pytest.mark.parametrize(
     "doc",
     [
