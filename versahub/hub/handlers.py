@@ -233,7 +233,7 @@ class LaunchHandler(VersaHubAPIHandler):
             if differences and action is None:
                 answer.update(
                     status="differs", differences=differences, choices=["update", "open"],
-                    message=f"The server {name!r} exists with another configuration.",
+                    message=f"The server {shorten(name)} exists with another configuration.",
                 )  # fmt: skip
                 self.answer(409, answer)
                 return
@@ -309,7 +309,7 @@ class LaunchHandler(VersaHubAPIHandler):
         elif spawner is not None:
             doc["status"] = "stopped"
         else:
-            raise web.HTTPError(404, f"No launch of a server {name!r}")
+            raise web.HTTPError(404, f"No launch of a server {shorten(name)}")
         phases = [e.get("phase") for e in doc["events"] if not e.get("final")]
         doc["phase"] = phases[-1] if phases else None
         self.answer(200, doc)
@@ -685,7 +685,7 @@ class PublicLinkAPIHandler(VersaHubAPIHandler):
         orm_spawner = user.orm_user.orm_spawners.get(name) if name else None
         spec = stored_spec(orm_spawner.user_options, owner=user.name) if orm_spawner else None
         if orm_spawner is None or spec is None:
-            raise web.HTTPError(404, f"You have no server {name!r} with a configuration")
+            raise web.HTTPError(404, f"You have no server {shorten(name)} with a configuration")
         return orm_spawner, spec
 
     async def link(self, owner: str, server: str) -> str:

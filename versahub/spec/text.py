@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 
 from versahub.errors import InputError, shorten
 
@@ -20,6 +21,9 @@ from versahub.errors import InputError, shorten
 _CONTROL = re.compile(
     r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
 )
+# every Unicode "format" character (soft hyphen, TAG characters, Mongolian vowel separator,
+# and the rest of category Cf), controls, separators and private-use characters
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Co"})
 _SPACE = re.compile(r"\s")
 # Lone surrogates cannot be encoded as UTF-8 (and so cannot be hashed or quoted).
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -34,7 +38,7 @@ def require_str(field: str, value: object, *, max_len: int, allow_empty: bool = 
         raise InputError(field, f"is too long ({len(value)} characters, at most {max_len})")
     if not value and not allow_empty:
         raise InputError(field, "must not be empty")
-    if _CONTROL.search(value):
+    if _CONTROL.search(value) or any(unicodedata.category(c) in _HIDDEN for c in value):
         raise InputError(
             field, f"must not contain control or invisible characters: {shorten(value)}"
         )

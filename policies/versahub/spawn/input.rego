@@ -114,13 +114,19 @@ _repo_matches_source(repo) if regex.match(`^10\.[0-9]{4,9}/`, repo)
 
 _repo_matches_source(repo) if {
 	source := input.spec.source
-	startswith(lower(repo), lower(sprintf("%s://%s", [source.scheme, source.host])))
+	some prefix in [
+		sprintf("%s://%s", [source.scheme, source.host]),
+		sprintf("%s://[%s]", [source.scheme, source.host]), # an IPv6 host, in brackets
+	]
+	_url_starts_with_authority(lower(repo), lower(prefix))
 }
 
-# an IPv6 host is written in brackets in a URL
-_repo_matches_source(repo) if {
-	source := input.spec.source
-	startswith(lower(repo), lower(sprintf("%s://[%s]", [source.scheme, source.host])))
+# the prefix is the whole authority: only a port, a path, a query or nothing follows
+# (https://github.com.evil.example/... and https://github.com:443@evil.example/ are not
+# https://github.com)
+_url_starts_with_authority(url, prefix) if {
+	startswith(url, prefix)
+	regex.match(`^(:[0-9]{1,5})?([/?#].*)?$`, substring(url, count(prefix), -1))
 }
 
 input_problems contains sprintf("spec.limits.%s is negative", [key]) if {

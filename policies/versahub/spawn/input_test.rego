@@ -102,3 +102,20 @@ test_an_ipv6_repo_matches_its_bracketed_source if {
 	doc := with_repo("https://[2001:db8::1]/a/b", "https", "2001:db8::1")
 	not problem("spec.repo does not match spec.source") in invalid_messages(decide(doc))
 }
+
+test_a_look_alike_host_does_not_match_the_source if {
+	doc := with_repo("https://github.com.evil.example/a/b", "https", "github.com")
+	problem("spec.repo does not match spec.source") in invalid_messages(decide(doc))
+}
+
+test_a_repo_that_is_just_its_authority_matches if {
+	doc := with_repo("https://github.com", "https", "github.com")
+	not problem("spec.repo does not match spec.source") in invalid_messages(decide(doc))
+}
+
+test_userinfo_after_the_host_does_not_match_the_source if {
+	every repo in ["https://github.com@evil.example/a/b", "https://github.com:443@evil.example/a/b"] {
+		doc := with_repo(repo, "https", "github.com")
+		problem("spec.repo does not match spec.source") in invalid_messages(decide(doc))
+	}
+}
