@@ -216,9 +216,13 @@ def test_conda_repo_renders_dockerfile(images_config: ImagesConfig, tmp_path: Pa
     assert "Rendered by VersaHub's offline buildpack" not in dockerfile
 
 
-def test_cli_build_json_and_text(requirements_build: FirstBuild) -> None:
+def test_cli_build_json_and_text(requirements_build: FirstBuild, tmp_path: Path) -> None:
     url = requirements_build.repo.url
-    cli = [sys.executable, "-m", "versahub", "build", url, "--ref", "main"]
+    # the test's git server is on loopback: a site that allows it (the builder refuses
+    # internal repository hosts otherwise)
+    site = tmp_path / "site.yaml"
+    site.write_text("policy:\n  allowed_internal_hosts: ['127.0.0.1']\n")
+    cli = [sys.executable, "-m", "versahub", "build", url, "--ref", "main", "--site", str(site)]
     proc = subprocess.run([*cli, "--json"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
