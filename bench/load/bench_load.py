@@ -118,6 +118,24 @@ def wait_quiet(limit: float) -> str:
         time.sleep(10)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (0 when it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state is field 3
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, all cores."""
+    values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = values[3] + values[4]  # idle + iowait
+    total = sum(values) / os.sysconf("SC_CLK_TCK")
+    return total - idle / os.sysconf("SC_CLK_TCK"), total
+
+
 def docker_names(pattern: str) -> list[str]:
     out = subprocess.run(
         [docker_cli(), "ps", "-a", "--format", "{{.Names}}", "--filter", f"name={pattern}"],
@@ -181,6 +199,20 @@ class Side:
         hub = self.hub.components[-1]
         assert hub.name == "hub", hub
         return int(hub.process.pid)
+
+    def pids(self) -> dict[str, int]:
+        """The processes whose CPU a burst costs: the hub, its proxy, its OPA."""
+        pids = {"hub": self.pid, "opa": int(self.hub.components[0].process.pid)}
+        with contextlib.suppress(OSError, ValueError):
+            pids["proxy"] = int((self.hub.paths.hub / "jupyterhub-proxy.pid").read_text())
+        return pids
+
+    def cpu(self) -> dict[str, float]:
+        busy, total = machine_cpu()
+        times = os.times()
+        out = {name: cpu_seconds(pid) for name, pid in self.pids().items()}
+        out.update(client=times.user + times.system, machine=busy, machine_total=total)
+        return out
 
     def create_users(self) -> None:
         r = self.hub.api("POST", "/users", json={"usernames": self.users}, timeout=60)
@@ -303,15 +335,18 @@ class Side:
         self.log_offset = self.log_size()
         barrier = threading.Barrier(len(users))
         before, others = load1(), len(other_pytests())
+        cpu0 = self.cpu()
         t0 = time.perf_counter()
         with ThreadPoolExecutor(len(users)) as pool:
             records = list(pool.map(lambda u: self.launch(mode, u, barrier), users))
         wall = time.perf_counter() - t0
+        cpu = {k: v - cpu0.get(k, 0.0) for k, v in self.cpu().items()}
         return {
             "mode": mode,
             "records": records,
             "wall": wall,
             "load": [before, load1()],
+            "cpu": cpu,  # CPU seconds spent during the burst
             "other_pytest": [others, len(other_pytests())],  # other people's test runs
             "log": self.log_lines(),
         }
@@ -627,6 +662,23 @@ def report(result: dict[str, Any]) -> int:
         took_cell = f"{statistics.median(took):.2f} / {pct(took, 0.95):.2f} s" if took else "—"
         ok_cell = f"{statistics.median(ok):.2f} / {pct(ok, 0.95):.2f} s" if ok else "—"
         print(f"| {mode} | {ok_cell} | {took_cell} | {cell} |")
+    print("\nCPU seconds per burst (mean over the rounds) while the machine had 2 cores:\n")
+    print("| way | hub | its proxy | its OPA | bench client | machine busy |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for mode in MODES:
+        mine = [b for b in bursts if b["mode"] == mode and "cpu" in b]
+        if not mine:
+            continue
+
+        def mean(key: str, mine: list[dict[str, Any]] = mine) -> float:
+            return statistics.mean(b["cpu"].get(key, 0.0) for b in mine)
+
+        busy = mean("machine") / mean("machine_total") if mean("machine_total") else 0.0
+        print(
+            f"| {mode} | {mean('hub'):.1f} | {mean('proxy'):.1f} | {mean('opa'):.1f} | "
+            f"{mean('client'):.1f} | {mean('machine'):.0f} s of "
+            f"{mean('machine_total'):.0f} s ({100 * busy:.0f} %) |"
+        )
     print("\nA launch's phases in the hub's log (one clock), p50 / p95 s:\n")
     print("| phase | " + " | ".join(MODES) + " |")
     print("| --- |" + " ---: |" * len(MODES))
