@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from versahub.hub.config import hub_extra_settings
+from versahub.hub.config import hub_extra_settings, kubernetes_settings
 from versahub.site.config import Site, load_site
 from versahub.web.config import web_settings
 
@@ -163,6 +163,7 @@ def site_settings(
             cull_every=int(site.data["hub"]["cull_every"]),
         ),
         web_settings(site, paths),
+        kubernetes_settings(site) if site.data["hub"]["spawner"] == "kubernetes" else {},
     )
 
 

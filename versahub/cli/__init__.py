@@ -50,6 +50,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "images_group",
         "The site's images: base image, registry, disk budget.",
     ),
+    "k8s": (
+        "versahub.cli.k8s",
+        "k8s_group",
+        "Kubernetes: print what a launch creates in the cluster.",
+    ),
     "policy": (
         "versahub.cli.policy",
         "policy_group",

@@ -81,3 +81,40 @@ def hub_extra_settings(
             "remove": True,
         },
     }
+
+
+def kubernetes_settings(site: Any) -> dict[str, dict[str, Any]]:
+    """What changes when servers run on Kubernetes (``hub.spawner: kubernetes``).
+
+    Merged over ``hub_extra_settings``: KubeSpawner (VersaHub's) in the site's namespace,
+    servers reach the hub through its Service. When the hub itself runs in the cluster
+    (``kubernetes.hub_in_cluster``, set by the Pulumi deployment) it listens on all
+    addresses of its pod and configurable-http-proxy runs in its own Deployment (the
+    ``proxy-api`` Service; the token comes from ``CONFIGPROXY_AUTH_TOKEN``, a Secret);
+    otherwise the hub runs on a host as ``versahub up`` starts it and only the servers run
+    in the cluster that ``KUBECONFIG`` names.
+    """
+    k8s = site.data["kubernetes"]
+    port = int(site.data["hub"]["internal_port"])
+    hub_url = f"http://{k8s['hub_service']}:{port}"
+    settings: dict[str, dict[str, Any]] = {
+        "JupyterHub": {
+            "hub_connect_url": hub_url,
+            "spawner_class": "versahub.hub.kubespawner.VersaHubKubeSpawner",
+        },
+        "VersaHubKubeSpawner": {
+            "site_file": str(site.path) if site.path is not None else "",
+            "namespace": k8s["namespace"],
+            "hub_connect_url": hub_url,
+            "image_pull_policy": k8s["pull_policy"],
+            "start_timeout": 900,
+            "http_timeout": 60,
+        },
+    }
+    if k8s["hub_in_cluster"]:
+        settings["JupyterHub"]["hub_bind_url"] = f"http://0.0.0.0:{port}"
+        settings["ConfigurableHTTPProxy"] = {
+            "should_start": False,
+            "api_url": "http://proxy-api:8001",
+        }
+    return settings

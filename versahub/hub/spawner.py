@@ -200,48 +200,47 @@ class VersaHubSpawnerMixin(Configurable):
             launch = launches.begin(self.user.name, self.name)
         launch.add(event)
 
-    # -- host side preparation ------------------------------------------------------------
-    async def ensure_networks(self) -> None:
-        cls = type(self)
-        if cls._network_lock is None:
-            cls._network_lock = asyncio.Lock()
-        async with cls._network_lock:
-            if cls._networks_ready:
-                return
-            port = self._hub_port()
-            for spec in network_specs(self.internet_network, self.offline_network):
-                await asyncio.to_thread(ensure_network, self.client, spec)
-                if spec.internal and self.offline_firewall:
-                    await asyncio.to_thread(
-                        install_offline_firewall, spec.bridge, self.hub_connect_ip, port
-                    )
-            cls._networks_ready = True
+    # -- what each backend does with a plan --------------------------------------------------
+    async def offline_isolation_problem(self) -> str | None:
+        """Why a server without internet would not be isolated here, or None."""
+        raise NotImplementedError
 
-    async def prepare_folders(self, plan: RuntimePlan) -> None:
-        await asyncio.to_thread(prepare_folders, plan.mounts, self.notebook_uid)
+    def apply_plan(self, plan: RuntimePlan) -> None:
+        """Set the backend spawner's traits from ``plan`` (a pure renderer's output)."""
+        raise NotImplementedError
 
-    async def write_credentials(self, plan: RuntimePlan) -> None:
-        assert plan.credentials is not None
+    async def prepare_runtime(self, plan: RuntimePlan) -> None:
+        """Create what the server needs before it starts (folders, networks, policies)."""
+        raise NotImplementedError
+
+    async def store_credentials(self, plan: RuntimePlan, document: dict[str, Any]) -> None:
+        """Put the credentials document where the plan mounts it."""
+        raise NotImplementedError
+
+    async def release_runtime(self, plan: dict[str, Any]) -> None:
+        """Remove what ``prepare_runtime``/``store_credentials`` made, after a stop."""
+        raise NotImplementedError
+
+    async def credentials_document(self) -> dict[str, Any]:
+        """A fresh hub token of the owner (the previous one revoked) and the owner's auth
+        state, as the credentials file holds them; the backend stores it."""
         note = creds.token_note(self.name)
         self.revoke_credentials_token()
-        expires = plan.limits.max_duration_seconds
+        plan = self.versahub_plan
+        expires = (plan.get("limits") or {}).get("max_duration_seconds")
         token = self.user.new_api_token(
             note=note, scopes=list(self.credential_scopes), expires_in=expires
         )
         auth_state = await self.user.get_auth_state()
-        doc = creds.credentials_document(
+        return creds.credentials_document(
             hub_token=token,
             hub_api_url=self.hub_api_url_for_server(),
             scopes=self.credential_scopes,
             auth_state=auth_state,
         )
-        await asyncio.to_thread(
-            creds.write_credentials,
-            Path(plan.credentials.host_dir), doc, self.notebook_uid, self.notebook_uid,
-        )  # fmt: skip
 
     def hub_api_url_for_server(self) -> str:
-        return f"http://{self.hub_connect_ip}:{self._hub_port()}{urlsplit(self.hub.api_url).path}"
+        return f"{self.hub_connect_url.rstrip('/')}{urlsplit(self.hub.api_url).path}"
 
     def revoke_credentials_token(self) -> None:
         note = creds.token_note(self.name)
@@ -250,17 +249,10 @@ class VersaHubSpawnerMixin(Configurable):
                 self.db.delete(token)
         self.db.commit()
 
-    def apply_plan(self, plan: RuntimePlan) -> None:
-        traits = docker_traits(plan)
-        self.versahub_env = traits.pop("environment")
-        for name, value in traits.items():
-            setattr(self, name, value)
-        # Every container is created from the plan: never reuse an old container.
-        self.object_name = self._object_name_default()
-
     # -- the lifecycle ----------------------------------------------------------------------
     versahub_env = Dict()
     versahub_plan = Dict()
+    versahub_site: Site | None = None  # the site of the start in progress
 
     @default("apply_user_options")
     def _default_apply_user_options(self) -> Any:
@@ -303,7 +295,7 @@ class VersaHubSpawnerMixin(Configurable):
         first_start = not self.versahub_plan
         self._container_requested = False
         try:
-            result = await self._start()
+            result = await self._launch()
         except web.HTTPError as err:
             self.add_event(progress_event("failed", str(err.log_message or err)))
             launch.finish("failed", getattr(err, "kind", "start"))
@@ -344,7 +336,7 @@ class VersaHubSpawnerMixin(Configurable):
 
         asyncio.get_running_loop().create_task(remove())
 
-    async def _start(self) -> Any:
+    async def _launch(self) -> Any:
         t0 = time.perf_counter()
         service = self.service
         site = await service.site()
@@ -366,12 +358,8 @@ class VersaHubSpawnerMixin(Configurable):
             )  # fmt: skip
             raise http_error(refused)
         self.add_event(progress_event("waiting", f"policy: allowed (spec {spec.spec_id})"))
-        if not spec.internet:  # internet off holds only behind the firewall: else refuse
-            bridge = network_specs(self.internet_network, self.offline_network)[1].bridge
-            problem = await asyncio.to_thread(
-                offline_firewall_problem, bridge, self.hub_connect_ip, self._hub_port(),
-                repair=self.offline_firewall,
-            )  # fmt: skip
+        if not spec.internet:  # internet off holds only where it is enforced: else refuse
+            problem = await self.offline_isolation_problem()
             if problem is not None:
                 self.log.error("VersaHub refused %s/%s: %s", self.user.name, self.name, problem)
                 raise http_error(LaunchRefused(503, "offline-firewall-missing", problem))
@@ -388,11 +376,11 @@ class VersaHubSpawnerMixin(Configurable):
             public=public,
         )  # fmt: skip
         self.versahub_plan = plan.to_dict()
+        self.versahub_site = site
         self.apply_plan(plan)
-        await self.prepare_folders(plan)
-        await self.ensure_networks()
+        await self.prepare_runtime(plan)
         if plan.credentials is not None:
-            await self.write_credentials(plan)
+            await self.store_credentials(plan, await self.credentials_document())
         changes = sync_shares(
             self.db, self.orm_spawner, plan.collaborators, plan.group_collaborators
         )
@@ -413,8 +401,8 @@ class VersaHubSpawnerMixin(Configurable):
     async def stop(self, now: bool = False) -> None:
         await super().stop(now=now)
         plan = self.versahub_plan or {}
+        await self.release_runtime(plan)
         if plan.get("credentials"):
-            await asyncio.to_thread(creds.remove_credentials, Path(plan["credentials"]["host_dir"]))
             self.revoke_credentials_token()
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
@@ -450,3 +438,53 @@ class VersaHubSpawnerMixin(Configurable):
 
 class VersaHubDockerSpawner(VersaHubSpawnerMixin, DockerSpawner):
     """DockerSpawner with VersaHub's policy enforcement, images and runtime plan."""
+
+    async def offline_isolation_problem(self) -> str | None:
+        # internet off holds only behind the firewall (repaired here when allowed)
+        bridge = network_specs(self.internet_network, self.offline_network)[1].bridge
+        return await asyncio.to_thread(
+            offline_firewall_problem, bridge, self.hub_connect_ip, self._hub_port(),
+            repair=self.offline_firewall,
+        )  # fmt: skip
+
+    async def ensure_networks(self) -> None:
+        cls = type(self)
+        if cls._network_lock is None:
+            cls._network_lock = asyncio.Lock()
+        async with cls._network_lock:
+            if cls._networks_ready:
+                return
+            port = self._hub_port()
+            for spec in network_specs(self.internet_network, self.offline_network):
+                await asyncio.to_thread(ensure_network, self.client, spec)
+                if spec.internal and self.offline_firewall:
+                    await asyncio.to_thread(
+                        install_offline_firewall, spec.bridge, self.hub_connect_ip, port
+                    )
+            cls._networks_ready = True
+
+    async def prepare_folders(self, plan: RuntimePlan) -> None:
+        await asyncio.to_thread(prepare_folders, plan.mounts, self.notebook_uid)
+
+    def apply_plan(self, plan: RuntimePlan) -> None:
+        traits = docker_traits(plan)
+        self.versahub_env = traits.pop("environment")
+        for name, value in traits.items():
+            setattr(self, name, value)
+        # Every container is created from the plan: never reuse an old container.
+        self.object_name = self._object_name_default()
+
+    async def prepare_runtime(self, plan: RuntimePlan) -> None:
+        await self.prepare_folders(plan)
+        await self.ensure_networks()
+
+    async def store_credentials(self, plan: RuntimePlan, document: dict[str, Any]) -> None:
+        assert plan.credentials is not None
+        await asyncio.to_thread(
+            creds.write_credentials,
+            Path(plan.credentials.host_dir), document, self.notebook_uid, self.notebook_uid,
+        )  # fmt: skip
+
+    async def release_runtime(self, plan: dict[str, Any]) -> None:
+        if plan.get("credentials"):
+            await asyncio.to_thread(creds.remove_credentials, Path(plan["credentials"]["host_dir"]))
