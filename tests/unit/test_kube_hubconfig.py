@@ -69,3 +69,17 @@ def test_bad_kubernetes_settings_name_the_field(doc: dict, field: str) -> None:
     with pytest.raises(InputError) as err:
         site_from_mapping(doc)
     assert err.value.field == f"site.yaml: {field}"
+
+
+def test_opa_off_loopback_only_for_a_hub_in_a_cluster() -> None:
+    with pytest.raises(InputError) as err:
+        site_from_mapping({"opa": {"address": "opa:8181"}})
+    assert err.value.field == "site.yaml: opa.address"
+    assert "loopback" in err.value.reason
+    with pytest.raises(InputError):
+        site_from_mapping({"opa": {"address": "10.0.0.5:8181"}, "hub": {"spawner": "kubernetes"}})
+    site = site_from_mapping(
+        {"opa": {"address": "opa:8181"}, "hub": {"spawner": "kubernetes"},
+         "kubernetes": {"hub_in_cluster": True}}
+    )  # fmt: skip
+    assert site.opa_url == "http://opa:8181"

@@ -215,6 +215,14 @@ def _check_semantics(doc: Mapping[str, Any], origin: str) -> None:
                 )
     if auth["kind"] == "generic" and not auth.get("class"):
         raise InputError(f"{origin}: hub.auth.class", "a generic authenticator needs its class")
+    opa_host = str(doc["opa"]["address"]).rsplit(":", 1)[0]
+    if not _LOOPBACK.match(opa_host) and not doc["kubernetes"]["hub_in_cluster"]:
+        raise InputError(
+            f"{origin}: opa.address",
+            "must be on loopback (127.x.x.x, [::1] or localhost): OPA's API has no login, so "
+            "only the hub's own machine may reach it (a service name is allowed only with "
+            "kubernetes.hub_in_cluster, where network policies let only the hub in)",
+        )
     homes = [name for name, vol in doc["volumes"].items() if vol["kind"] == "home"]
     if len(homes) > 1:
         raise InputError(
@@ -242,6 +250,7 @@ def _check_semantics(doc: Mapping[str, Any], origin: str) -> None:
             raise InputError(f"{origin}: policy.caps.groups.{group}", "caps must not be empty")
 
 
+_LOOPBACK = re.compile(r"^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|localhost)$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
