@@ -461,3 +461,13 @@ def test_the_demo_password_is_required_only_with_the_demo_login() -> None:
 def test_other_providers_keys_are_left_alone() -> None:
     extra = {"kubernetes:context": "kind-kind", "versahub:nodePort": 30081}
     assert settings_for("local", extra).node_port == 30081
+
+
+def test_the_hub_image_is_the_dockerfile_of_this_version() -> None:
+    from versahub import __version__
+
+    dockerfile = (REPO / "deploy" / "kubernetes" / "hub.Dockerfile").read_text()
+    assert f"-t versahub/hub:{__version__} ." in dockerfile
+    assert "USER 1000:1000" in dockerfile and f"uid {kube.HUB_UID}" in dockerfile
+    assert '"--config", "/etc/versahub/jupyterhub_config.py"' in dockerfile
+    assert LOCAL.images.hub == f"versahub/hub:{__version__}"

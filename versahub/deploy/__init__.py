@@ -7,4 +7,11 @@ with ``ansible-inventory`` and checks its ``versahub_site`` before anything runs
 ``callback_plugins/versahub_progress.py`` (one line per task and host while Ansible runs).
 
 It never changes a host by itself: every change is a task of ``playbooks/``.
+
+The Kubernetes deployment (the Pulumi program in ``pulumi/``, docs/deploy-kubernetes.md)
+uses the pure builders here: ``kubernetes`` (shared helpers, the hub, builder, storage),
+``kubernetes_services`` (proxy, OPA, registry), ``kubernetes_network`` (NetworkPolicies),
+``kubernetes_site`` (the in-cluster site document), ``kubernetes_settings`` (the stack's
+config, checked against ``Pulumi.yaml``) and ``kubernetes_policy`` (the manifests through the
+deploy policies with OPA). None of them imports Pulumi or touches a cluster.
 """

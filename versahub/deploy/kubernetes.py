@@ -1,11 +1,13 @@
 """The Kubernetes objects of a VersaHub site, as plain manifests (pure builders).
 
-One function per component of the Pulumi program (``pulumi/``) returns the component's
-objects as dicts in the API's own camelCase form, so they can be golden-tested, checked by
-the deploy policies (``policies/versahub/deploy``) and sent to ``kubectl apply
---dry-run=server`` exactly as Pulumi creates them. Nothing here imports Pulumi, reads a file,
-or touches a cluster; secrets' values are whatever the caller passes (a Pulumi ``Output``
-in the program, a placeholder in checks).
+Here: the shared helpers, the namespace and secrets, storage, the builder and culler, the
+hub; the proxy, OPA and the registry are in ``kubernetes_services``, the NetworkPolicies in
+``kubernetes_network``. One function per component of the Pulumi program (``pulumi/``)
+returns the component's objects as dicts in the API's own camelCase form, so they can be
+tested field by field, checked by the deploy policies (``policies/versahub/deploy``) and
+sent to ``kubectl apply --dry-run=server`` exactly as Pulumi creates them. Nothing here
+imports Pulumi, reads a file, or touches a cluster; secrets' values are whatever the caller
+passes (a Pulumi ``Output`` in the program, a placeholder in checks).
 
 The in-cluster contracts the hub's settings (``versahub.app.hubconfig``) rely on: Services
 ``hub`` (``kubernetes.hub_service``, port ``hub.internal_port``), ``proxy-api`` (8001),
