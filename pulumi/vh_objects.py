@@ -77,6 +77,22 @@ def create_all(
     depends_on: list[pulumi.Resource] | None = None,
     protect_storage: bool = False,
 ) -> dict[str, pulumi.CustomResource]:
-    """Register every manifest as a child of ``parent``; returns them by logical name."""
-    opts = pulumi.ResourceOptions(parent=parent, depends_on=depends_on or [])
-    return {resource_name(m): create(m, opts, protect_storage=protect_storage) for m in manifests}
+    """Register every manifest as a child of ``parent``; returns them by logical name.
+
+    Deployments wait for their siblings (ConfigMaps, Secrets, claims, the service account
+    and its role) so their pods start with everything they mount, but not for Services: the
+    provider waits for a Service's endpoints, which only the Deployment's pods give it.
+    """
+    manifests = list(manifests)
+    base = list(depends_on or [])
+    opts = pulumi.ResourceOptions(parent=parent, depends_on=base)
+    created: dict[str, pulumi.CustomResource] = {}
+    for m in manifests:
+        if m["kind"] != "Deployment":
+            created[resource_name(m)] = create(m, opts, protect_storage=protect_storage)
+    needed = [r for name, r in created.items() if not name.startswith("service-")]
+    after = pulumi.ResourceOptions(parent=parent, depends_on=[*base, *needed])
+    for m in manifests:
+        if m["kind"] == "Deployment":
+            created[resource_name(m)] = create(m, after, protect_storage=protect_storage)
+    return created
