@@ -8,6 +8,7 @@ share objects (PersistentVolumes are cluster-wide and named after the namespace)
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import shutil
 import sys
@@ -104,6 +105,8 @@ def render_program(project_dir: Path, stack: str, config: dict[str, str]) -> lis
         "proxyAuthToken", "cookieSecret", "demoPassword", "tlsCertificate", "tlsKey")]  # fmt: skip
     pulumi.runtime.set_all_config(full, secret_keys)
     vh_program.gate = gate
+    loop = asyncio.new_event_loop()  # the SDK runs on the thread's current loop
+    asyncio.set_event_loop(loop)
     try:
 
         @pulumi.runtime.test
@@ -113,6 +116,8 @@ def render_program(project_dir: Path, stack: str, config: dict[str, str]) -> lis
         program()
     finally:
         vh_program.gate = real_gate
+        asyncio.set_event_loop(None)
+        loop.close()
     return [_plain(m) for m in captured]
 
 

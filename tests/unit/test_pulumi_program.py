@@ -10,6 +10,7 @@ here the gate is replaced by a recorder of what it was given.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,6 +88,17 @@ class Recorder(pulumi.runtime.Mocks):
             for r in self.resources
             if r.typ == f"kubernetes:{token}"
         }
+
+
+@pytest.fixture(autouse=True)
+def event_loop_for_pulumi() -> Iterator[None]:
+    """The SDK runs the program on the thread's current event loop; other tests (asyncio
+    ones) may have closed it, so each test here gets its own."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield
+    asyncio.set_event_loop(None)
+    loop.close()
 
 
 @pytest.fixture
