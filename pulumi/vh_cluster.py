@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
-from vh_objects import create_all
+from vh_objects import create_all, inherited
 
 import pulumi
 from versahub.deploy import kubernetes as kube
@@ -43,7 +43,7 @@ class PolicyEngine(pulumi.ComponentResource):
         self, name: str, args: PolicyEngineArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(f"{TYPE}:PolicyEngine", name, None, opts)
-        children = create_all(self.render(args), self)
+        children = create_all(self.render(args), self, depends_on=inherited(opts))
         service = children["service-opa"]
         self.url = service.metadata.name.apply(lambda n: f"http://{n}:{kube.OPA_PORT}")
         self.register_outputs({"url": self.url})
@@ -68,7 +68,9 @@ class Registry(pulumi.ComponentResource):
     ) -> None:
         super().__init__(f"{TYPE}:Registry", name, None, opts)
         protect = args["settings"].storage.protect
-        children = create_all(self.render(args), self, protect_storage=protect)
+        children = create_all(
+            self.render(args), self, depends_on=inherited(opts), protect_storage=protect
+        )
         service = children["service-registry"]
         self.address = service.metadata.name.apply(lambda n: f"{n}:{kube.REGISTRY_PORT}")
         self.register_outputs({"address": self.address})
@@ -98,7 +100,12 @@ class Storage(pulumi.ComponentResource):
     ) -> None:
         super().__init__(f"{TYPE}:Storage", name, None, opts)
         settings = args["settings"]
-        children = create_all(self.render(args), self, protect_storage=settings.storage.protect)
+        children = create_all(
+            self.render(args),
+            self,
+            depends_on=inherited(opts),
+            protect_storage=settings.storage.protect,
+        )
         claim = children[f"persistentvolumeclaim-{args['volumes_claim']}"]
         self.volumes_claim = claim.metadata.name
         self.storage_class = pulumi.Output.from_input(
@@ -132,6 +139,6 @@ class NetworkPolicies(pulumi.ComponentResource):
         self, name: str, args: NetworkPoliciesArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(f"{TYPE}:NetworkPolicies", name, None, opts)
-        children = create_all(self.render(args), self)
+        children = create_all(self.render(args), self, depends_on=inherited(opts))
         self.names = pulumi.Output.all(*[c.metadata.name for c in children.values()])
         self.register_outputs({"names": self.names})

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TypedDict
 
-from vh_objects import create_all
+from vh_objects import create_all, inherited
 
 import pulumi
 from versahub.deploy import kubernetes as kube
@@ -80,7 +80,7 @@ class Builder(pulumi.ComponentResource):
         self, name: str, args: BuilderArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(f"{TYPE}:Builder", name, None, opts)
-        children = create_all(self.render(args), self)
+        children = create_all(self.render(args), self, depends_on=inherited(opts))
         self.config_map = children[f"configmap-{kube.BUILDER_CONFIG_MAP}"].metadata.name
         self.register_outputs({"configMap": self.config_map, "privileged": True})
 
@@ -123,10 +123,13 @@ class Hub(pulumi.ComponentResource):
         super().__init__(f"{TYPE}:Hub", name, None, opts)
         manifests = self.render(args)
         protect = args["settings"].storage.protect
-        secret = create_all(manifests[:1], self)
+        secret = create_all(manifests[:1], self, depends_on=inherited(opts))
         self.secret_resource = secret[f"secret-{kube.ADMIN_SECRET}"]
         children = create_all(
-            manifests[1:], self, depends_on=[self.secret_resource], protect_storage=protect
+            manifests[1:],
+            self,
+            depends_on=[*inherited(opts), self.secret_resource],
+            protect_storage=protect,
         )
         service_name = args["cluster"].data["kubernetes"]["hub_service"]
         self.admin_secret = self.secret_resource.metadata.name
@@ -179,7 +182,7 @@ class Proxy(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ProxyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(f"{TYPE}:Proxy", name, None, opts)
-        children = create_all(self.render(args), self)
+        children = create_all(self.render(args), self, depends_on=inherited(opts))
         public = children["service-proxy-public"]
         self.public_service = public.metadata.name
         settings = args["settings"]

@@ -70,6 +70,15 @@ def create(
     return _CLASSES[key](resource_name(manifest), opts=opts, **kwargs)
 
 
+def inherited(opts: pulumi.ResourceOptions | None) -> list[pulumi.Resource]:
+    """The ``depends_on`` of a component's options, for its children: a child waits for what
+    its component waits for (Pulumi does not pass a parent's ``depends_on`` down)."""
+    if opts is None or opts.depends_on is None:
+        return []
+    deps = opts.depends_on
+    return list(deps) if isinstance(deps, list | tuple) else [deps]  # type: ignore[list-item]
+
+
 def create_all(
     manifests: Iterable[Mapping[str, Any]],
     parent: pulumi.Resource,

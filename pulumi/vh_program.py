@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pulumi_kubernetes as k8s
 from vh_cluster import (
     NetworkPolicies,
     NetworkPoliciesArgs,
@@ -57,6 +58,19 @@ def _admin_values(inputs: StackInputs) -> dict[str, pulumi.Output[str]]:
     if inputs.settings.demo_password:
         values["demo-password"] = inputs.secrets["demoPassword"]
     return values
+
+
+def kubernetes_provider() -> k8s.Provider:
+    """The cluster's provider: the ambient kubeconfig (``KUBECONFIG``) unless the stack sets
+    ``kubernetes:kubeconfig``/``kubernetes:context``; ConfigMaps updated in place, so a
+    site change reaches OPA and the hub without replacing (deleting) their ConfigMaps."""
+    config = pulumi.Config("kubernetes")
+    return k8s.Provider(
+        "kubernetes",
+        kubeconfig=config.get("kubeconfig"),
+        context=config.get("context"),
+        enable_config_map_mutable=True,
+    )
 
 
 def gate(manifests: list[kube.Manifest], policy_dir: Path = POLICY_DIR) -> None:
@@ -125,10 +139,14 @@ def main(project_dir: Path = PROJECT_DIR) -> None:
     ]
     gate(manifests, project_dir / "policies")
 
-    ns_resource = create(namespace, pulumi.ResourceOptions())
-    after_ns = pulumi.ResourceOptions(depends_on=[ns_resource])
+    provider = kubernetes_provider()
+    on = pulumi.ResourceOptions(providers={"kubernetes": provider})
+    ns_resource = create(namespace, pulumi.ResourceOptions(provider=provider))
+    after_ns = pulumi.ResourceOptions.merge(on, pulumi.ResourceOptions(depends_on=[ns_resource]))
     network = NetworkPolicies("network", network_args, after_ns)
-    ready = pulumi.ResourceOptions(depends_on=[ns_resource, network])
+    ready = pulumi.ResourceOptions.merge(
+        on, pulumi.ResourceOptions(depends_on=[ns_resource, network])
+    )
     storage = Storage("storage", storage_args, ready)
     culler = Culler("culler", culler_args, ready)
     builder = Builder("builder", builder_args, ready)
@@ -139,15 +157,23 @@ def main(project_dir: Path = PROJECT_DIR) -> None:
         registry = Registry(
             "registry",
             registry_args,
-            pulumi.ResourceOptions(depends_on=[ns_resource, network, storage]),
+            pulumi.ResourceOptions.merge(
+                on, pulumi.ResourceOptions(depends_on=[ns_resource, network, storage])
+            ),
         )
         hub_deps.append(registry)
         components.append("Registry")
-    hub = Hub("hub", hub_args, pulumi.ResourceOptions(depends_on=hub_deps))
+    hub = Hub(
+        "hub",
+        hub_args,
+        pulumi.ResourceOptions.merge(on, pulumi.ResourceOptions(depends_on=hub_deps)),
+    )
     proxy = Proxy(
         "proxy",
         proxy_args,
-        pulumi.ResourceOptions(depends_on=[ns_resource, network, hub.secret_resource]),
+        pulumi.ResourceOptions.merge(
+            on, pulumi.ResourceOptions(depends_on=[ns_resource, network, hub.secret_resource])
+        ),
     )
     components += ["Hub", "Proxy"]
 

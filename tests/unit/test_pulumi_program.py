@@ -205,6 +205,10 @@ def test_every_component_is_a_component_with_its_objects_as_children(
     assert sorted(r.name for r in children) == sorted(
         f"{m['kind'].lower()}-{m['metadata']['name']}" for m in gate[0]
     )
+    # all through the program's provider, which updates ConfigMaps in place (hot reload)
+    [provider] = [r for r in mocks.resources if r.typ == "pulumi:providers:kubernetes"]
+    assert provider.inputs["enableConfigMapMutable"] in (True, "true")
+    assert {r.provider.split("::")[-2] for r in children} == {"kubernetes"}
 
 
 def test_secrets_stay_secrets(site_file: Path, gate: list) -> None:
