@@ -94,6 +94,8 @@ def render_program(project_dir: Path, stack: str, config: dict[str, str]) -> lis
         captured.extend(manifests)
         real_gate(manifests, policy_dir)
 
+    loop = asyncio.new_event_loop()  # the SDK runs on the thread's current loop: set it first
+    asyncio.set_event_loop(loop)
     pulumi.runtime.set_mocks(Mocks(), project="versahub", stack=stack, preview=True)
     full = {
         "versahub:proxyAuthToken": PROXY_TOKEN,
@@ -105,8 +107,6 @@ def render_program(project_dir: Path, stack: str, config: dict[str, str]) -> lis
         "proxyAuthToken", "cookieSecret", "demoPassword", "tlsCertificate", "tlsKey")]  # fmt: skip
     pulumi.runtime.set_all_config(full, secret_keys)
     vh_program.gate = gate
-    loop = asyncio.new_event_loop()  # the SDK runs on the thread's current loop
-    asyncio.set_event_loop(loop)
     try:
 
         @pulumi.runtime.test
