@@ -9,7 +9,8 @@ PYTEST := $(VENV)/bin/pytest
 OPA := .tools/opa
 export PATH := $(CURDIR)/.tools:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup up down status test lint unit integration policy-test screenshots bench clean
+.PHONY: help setup up down status test lint unit integration kubernetes cluster-up cluster-down \
+	policy-test screenshots bench clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -44,12 +45,24 @@ unit: ## Unit tests (pure Python, nothing else needed).
 integration: ## Integration tests (real OPA, JupyterHub, proxy, Docker, registry).
 	@$(PYTEST) tests/integration -q -m integration
 
+kubernetes: ## Kubernetes tests: a local control plane (scripts/k8s-cluster.sh) and Pulumi.
+	@$(PYTEST) tests/kubernetes -q -rs --durations=10
+
+cluster-up: ## Start the local Kubernetes control plane (KUBECONFIG: /tmp/versahub-k8s/kubeconfig).
+	@bash scripts/k8s-cluster.sh up
+
+cluster-down: ## Stop the local Kubernetes control plane.
+	@bash scripts/k8s-cluster.sh down
+
+# tests/kubernetes runs in its own pytest so its control plane starts once, for those tests only
 test: setup ## Install what is missing and run the whole suite.
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory lint && \
 	$(MAKE) --no-print-directory policy-test && \
 	echo "==> pytest (unit + integration)" && \
-	$(PYTEST) tests -q -rs --durations=15 && \
+	$(PYTEST) tests -q -rs --durations=15 --ignore=tests/kubernetes && \
+	echo "==> pytest (kubernetes: local control plane, Pulumi)" && \
+	$(PYTEST) tests/kubernetes -q -rs --durations=10 && \
 	echo "==> make test passed in $$(( $$(date +%s) - start )) s"
 
 screenshots: setup ## Refresh docs/img/ from the browser tests' screenshots.

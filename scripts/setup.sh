@@ -5,6 +5,7 @@
 #
 #   scripts/setup.sh            # everything `make up` and `make test` need
 #   VERSAHUB_SKIP_DOCKER=1 …    # skip the Docker engine (unit tests only)
+#   VERSAHUB_SKIP_K8S=1 …       # skip the Kubernetes/Pulumi toolchain (tests/kubernetes skipped)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -90,5 +91,15 @@ if [ "${VERSAHUB_SKIP_DOCKER:-0}" != 1 ] && [ -f "$ROOT/scripts/docker.sh" ]; th
   bash "$ROOT/scripts/docker.sh"
   elapsed "$t"
 fi
+
+step "Kubernetes and Pulumi toolchain (scripts/k8s-toolchain.sh, cached in $CACHE/k8s)"
+t=$(date +%s)
+if [ "${VERSAHUB_SKIP_K8S:-0}" = 1 ]; then
+  echo "    skipped (VERSAHUB_SKIP_K8S=1): the kubernetes tests (tests/kubernetes) will be skipped"
+else
+  # cold: ~45-60 min of Go builds on 2 cores, with progress; warm: seconds
+  bash "$ROOT/scripts/k8s-toolchain.sh"
+fi
+elapsed "$t"
 
 step "Setup complete"
