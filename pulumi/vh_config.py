@@ -53,16 +53,18 @@ def _given_config() -> dict[str, Any]:
     return given
 
 
-def _secret_keys() -> frozenset[str]:
-    env = runtime_config.get_config_secret_keys_env()
-    return frozenset(env) | frozenset(runtime_config._SECRET_KEYS.get())
+def _secret_keys(given: Mapping[str, Any]) -> frozenset[str]:
+    """The keys set as secrets (``pulumi config set --secret``), as the engine says."""
+    env = frozenset(runtime_config.get_config_secret_keys_env())
+    return env | frozenset(k for k in given if runtime_config.is_config_secret(k))
 
 
 def load_inputs(project_dir: Path = PROJECT_DIR) -> StackInputs:
     """Check the stack's config and its site; raise :class:`pulumi.RunError` naming the key."""
     try:
         declared = declared_keys(project_dir / "Pulumi.yaml")
-        values, plain = resolve_values(declared, _given_config(), _secret_keys())
+        given = _given_config()
+        values, plain = resolve_values(declared, given, _secret_keys(given))
         path = Path(str(values["siteFile"]))
         path = path if path.is_absolute() else project_dir / path
         if not path.is_file():
