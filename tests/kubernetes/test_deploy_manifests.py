@@ -89,7 +89,8 @@ def _violating(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for obj in bad:
         if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "proxy":
             container = obj["spec"]["template"]["spec"]["containers"][0]
-            container["securityContext"]["privileged"] = True
+            # (the API server itself refuses privileged without privilege escalation)
+            container["securityContext"].update(privileged=True, allowPrivilegeEscalation=True)
             container["image"] = "quay.io/jupyterhub/configurable-http-proxy:latest"
             del container["resources"]["limits"]
         if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "opa":

@@ -68,32 +68,55 @@ def exists(cluster: Cluster, kind: str, name: str, namespace: str | None = None)
     return cluster.kubectl(*args).returncode == 0
 
 
+def refused(env: dict[str, str], project: Project, message: str) -> None:
+    """``preview`` and ``up`` both stop with ``message``, no traceback, nothing created."""
+    for command in (["preview"], ["up", "--yes", "--skip-preview"]):
+        proc = pulumi(env, project, *command, check=False)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0, out
+        assert message in out, out
+        assert "Traceback" not in out, out
+
+
 def test_a_config_error_fails_with_its_key_before_apply(
     cluster: Cluster, pulumi_env: dict[str, str], project: Project
 ) -> None:
+    # checked by the program (versahub/deploy/kubernetes_settings.py)
     for key, value, message in [
         ("versahub:nodePort", "80", "versahub:nodePort: 80 is not a node port (30000-32767)"),
         ("versahub:nodeport", "30080", "versahub:nodeport: unknown key"),
         ("versahub:storage", "nfs", "versahub:storage: 'nfs' is not one of: hostPath, "
          "storageClass"),
+        ("versahub:builderImage", "docker:latest", "versahub:builderImage: 'docker:latest' "
+         "is not pinned"),
     ]:  # fmt: skip
         pulumi(pulumi_env, project, "config", "set", key, value)
-        for command in (["preview"], ["up", "--yes", "--skip-preview"]):
-            proc = pulumi(pulumi_env, project, *command, check=False)
-            out = proc.stdout + proc.stderr
-            assert proc.returncode != 0, out
-            assert f"configuration error: {message}" in out, out
-            assert "Traceback" not in out, out
+        refused(pulumi_env, project, f"configuration error: {message}")
         pulumi(pulumi_env, project, "config", "rm", key)
-    # a secret given in plain text is refused too
-    pulumi(pulumi_env, project, "config", "set", "versahub:cookieSecret", COOKIE_SECRET)
-    proc = pulumi(pulumi_env, project, "preview", check=False)
-    assert "versahub:cookieSecret: must be a secret" in proc.stdout + proc.stderr
+    # an optional secret set in plain text (the program), a declared one (the CLI)
+    pulumi(pulumi_env, project, "config", "set", "--plaintext", "versahub:demoPassword", "pw")
+    refused(pulumi_env, project, "configuration error: versahub:demoPassword: must be a "
+            "secret: pulumi config set --secret versahub:demoPassword <value>")  # fmt: skip
+    pulumi(pulumi_env, project, "config", "set", "--secret", "versahub:demoPassword",
+           DEMO_PASSWORD)  # fmt: skip
+    pulumi(pulumi_env, project, "config", "set", "--plaintext", "versahub:cookieSecret",
+           COOKIE_SECRET)  # fmt: skip
+    refused(pulumi_env, project, "configuration key 'versahub:cookieSecret' must be encrypted")
     pulumi(pulumi_env, project, "config", "set", "--secret", "versahub:cookieSecret",
            COOKIE_SECRET)  # fmt: skip
+    # types declared in Pulumi.yaml are checked by the CLI itself
+    pulumi(pulumi_env, project, "config", "set", "versahub:nodePort", "http")
+    refused(pulumi_env, project, "configuration key 'versahub:nodePort' must be of type 'integer'")
+    pulumi(pulumi_env, project, "config", "set", "versahub:nodePort", str(project.node_port))
     assert not exists(cluster, "namespace", project.namespace)
-    state = json.loads(pulumi(pulumi_env, project, "stack", "export").stdout)
-    assert not state["deployment"].get("resources")
+    assert kubernetes_resources(pulumi_env, project) == []
+
+
+def kubernetes_resources(env: dict[str, str], project: Project) -> list[str]:
+    """The Kubernetes objects in the stack's state (a failed run may leave the root stack)."""
+    state = json.loads(pulumi(env, project, "stack", "export").stdout)
+    resources = state["deployment"].get("resources") or []
+    return [r["urn"] for r in resources if r["type"].startswith("kubernetes:")]
 
 
 def test_a_policy_violation_fails_before_apply(
@@ -125,6 +148,7 @@ def test_a_policy_violation_fails_before_apply(
     assert f"[deploy-privileged] Deployment {project.namespace}/proxy" in out
     assert "[deploy-limits]" in out and "[deploy-image-tag]" in out
     assert not exists(cluster, "namespace", project.namespace)
+    assert kubernetes_resources(pulumi_env, project) == []
 
 
 def test_up_creates_every_component(
@@ -249,5 +273,4 @@ def test_destroy_removes_everything(
     wait_until(lambda: not exists(cluster, "namespace", ns), f"namespace {ns} gone", timeout=120)
     for volume in ("volumes", "hub-state", "registry"):
         assert not exists(cluster, "pv", f"{ns}-{volume}")
-    state = json.loads(pulumi(pulumi_env, project, "stack", "export").stdout)
-    assert not state["deployment"].get("resources")
+    assert kubernetes_resources(pulumi_env, project) == []

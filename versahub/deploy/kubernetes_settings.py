@@ -35,6 +35,10 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _URL = re.compile(r"^https?://[^\s/?#]+/?$")
 _COOKIE_SECRET = re.compile(r"^[0-9a-fA-F]{64}$")
 NODE_PORTS = range(30000, 32768)
+# Secrets that may be left unset. Pulumi.yaml cannot declare them as such (a declared key
+# without a default is required, and the CLI refuses a default for a `secret: true` key), so
+# they are declared as strings with an empty default and treated as secrets here.
+OPTIONAL_SECRETS = frozenset({"demoPassword", "tlsCertificate", "tlsKey"})
 MIN_TOKEN = 32
 
 
@@ -107,7 +111,7 @@ def declared_keys(pulumi_yaml: Path) -> dict[str, ConfigKey]:
             name=name,
             type=spec.get("type", "string"),
             default=spec.get("default"),
-            secret=bool(spec.get("secret", False)),
+            secret=bool(spec.get("secret", False)) or name in OPTIONAL_SECRETS,
             description=str(spec.get("description", "")),
         )
     return keys
@@ -155,7 +159,7 @@ def resolve_values(
         if name not in declared:
             known = ", ".join(sorted(declared))
             raise InputError(full, f"unknown key (the keys are: {known})")
-        if declared[name].secret and full not in secret_keys:
+        if declared[name].secret and given[full] not in ("", None) and full not in secret_keys:
             raise InputError(full, f"must be a secret: pulumi config set --secret {full} <value>")
     for name, key in declared.items():
         raw = given.get(_key(name), key.default)
