@@ -27,7 +27,10 @@ SITE = {
         "teaching": {"kind": "shared", "read": {"users": ["*"]}, "write": {"users": ["admin"]}},
     },
     "kubernetes": {"namespace": NAMESPACE},
-    "policy": {"trusted_repos": ["https://github.com/binder-examples/*"]},
+    "policy": {
+        "trusted_repos": ["https://github.com/binder-examples/*"],
+        "trusted_forges": ["github.com"],
+    },
 }
 
 SPECS = {

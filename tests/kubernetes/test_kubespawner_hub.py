@@ -56,6 +56,34 @@ def hub(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube
         hub.stop()
 
 
+CLAIM = f"""
+apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: {NAMESPACE}-volumes}}
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteMany]
+  storageClassName: ""
+  hostPath: {{path: /srv/versahub-test/{NAMESPACE}}}
+  claimRef: {{namespace: {NAMESPACE}, name: versahub-volumes}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: versahub-volumes, namespace: {NAMESPACE}}}
+spec:
+  accessModes: [ReadWriteMany]
+  storageClassName: ""
+  volumeName: {NAMESPACE}-volumes
+  resources: {{requests: {{storage: 1Gi}}}}
+"""
+
+
+@pytest.fixture
+def claim(cluster: Any) -> None:
+    """The site's volume claim, as the Pulumi ``Storage`` component makes it (hostPath)."""
+    cluster.kubectl("apply", "-f", "-", input=CLAIM, check=True)
+
+
 def get(cluster: Any, kind: str, name: str) -> dict[str, Any] | None:
     r = cluster.kubectl("get", kind, name, "-n", NAMESPACE, "-o", "json")
     return json.loads(r.stdout) if r.returncode == 0 else None
@@ -113,6 +141,28 @@ def gone(cluster: Any, owner: str, server: str, timeout: float = 60) -> list[str
     return left
 
 
+def test_missing_volume_claim_refuses_at_once_and_leaves_nothing(
+    hub: KubeHub, cluster: Any
+) -> None:
+    token = hub.user_token("carol")
+    body = {"spec": {"repo": REPO, "ref": COMMIT, "server_name": "noclaim"}}
+    r = hub.api("POST", "/versahub/launch", token=token, json=body, timeout=60)
+    if r.status_code == 409:  # confirm the warnings, as the dialog would
+        answer = r.json()
+        body["confirmation"] = confirmation_hash(
+            answer["spec_id"], [f["id"] for f in answer["decision"]["warn"]]
+        )
+        r = hub.api("POST", "/versahub/launch", token=token, json=body, timeout=60)
+    assert r.status_code == 503, r.text
+    assert "volume claim versahub-volumes does not exist" in r.json()["message"]
+    assert gone(cluster, "carol", "noclaim", timeout=5) == []
+    deadline = time.monotonic() + 15
+    while "noclaim" in hub.api("GET", "/users/carol").json().get("servers", {}):
+        assert time.monotonic() < deadline, "the refused server's entry stayed"
+        time.sleep(0.3)
+
+
+@pytest.mark.usefixtures("claim")
 def test_offline_server_with_credentials_and_readonly_mount(hub: KubeHub, cluster: Any) -> None:
     token = hub.user_token("alice")
     spec = {
@@ -131,7 +181,7 @@ def test_offline_server_with_credentials_and_readonly_mount(hub: KubeHub, cluste
     assert mounts["/home/jovyan"]["subPath"] == "home/alice"
     assert mounts["/home/jovyan"].get("readOnly") in (None, False)
     assert mounts["/run/secrets/versahub"]["readOnly"] is True
-    assert container["resources"]["limits"] == {"cpu": "1", "memory": "1Gi"}
+    assert container["resources"]["limits"] == {"cpu": "1", "memory": "1073741824"}
     security = container["securityContext"]
     assert security["runAsNonRoot"] is True and security["allowPrivilegeEscalation"] is False
     assert security["capabilities"] == {"drop": ["ALL"]}
@@ -144,7 +194,11 @@ def test_offline_server_with_credentials_and_readonly_mount(hub: KubeHub, cluste
     policy = get(cluster, "networkpolicy", name)
     assert policy is not None
     egress = policy["spec"]["egress"]
-    assert not [p for rule in egress for p in rule.get("to", []) if "ipBlock" in p]
+    # the hub runs on this host (versahub up): its address, its port, and DNS — nothing else
+    hub_block = {"ipBlock": {"cidr": f"{hub.hub_ip}/32"}}
+    assert egress[0] == {"to": [hub_block], "ports": [{"protocol": "TCP", "port": hub.hub_port}]}
+    assert [p["port"] for p in egress[1]["ports"]] == [53, 53] and len(egress) == 2
+    assert policy["spec"]["ingress"][0]["from"] == [hub_block]
     # the credentials Secret holds a working hub token of alice (checked against the hub)
     secret = get(cluster, "secret", f"{name}-credentials")
     assert secret is not None
@@ -159,6 +213,7 @@ def test_offline_server_with_credentials_and_readonly_mount(hub: KubeHub, cluste
     assert hub.api("GET", "/user", token=doc["hub"]["token"]).status_code == 403
 
 
+@pytest.mark.usefixtures("claim")
 def test_internet_on_blocks_only_metadata(hub: KubeHub, cluster: Any) -> None:
     token = hub.user_token("bob")
     launch(hub, token, {"repo": REPO, "ref": COMMIT, "server_name": "web"})
@@ -167,7 +222,10 @@ def test_internet_on_blocks_only_metadata(hub: KubeHub, cluster: Any) -> None:
     assert policy is not None
     blocks = [p["ipBlock"] for rule in policy["spec"]["egress"] for p in rule.get("to", [])
               if "ipBlock" in p]  # fmt: skip
-    assert blocks == [{"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}]
+    assert blocks == [
+        {"cidr": f"{hub.hub_ip}/32"},
+        {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]},
+    ]
     assert get(cluster, "secret", f"{pod['metadata']['name']}-credentials") is None
     stop(hub, token, "bob", "web")
     assert gone(cluster, "bob", "web") == []
@@ -184,6 +242,7 @@ def test_denied_spec_creates_nothing(hub: KubeHub, cluster: Any) -> None:
     assert "big" not in hub.api("GET", "/users/carol").json().get("servers", {})
 
 
+@pytest.mark.usefixtures("claim")
 def test_public_readonly_copy_is_a_readonly_pod_without_home_or_credentials(
     hub: KubeHub, cluster: Any
 ) -> None:
@@ -195,7 +254,6 @@ def test_public_readonly_copy_is_a_readonly_pod_without_home_or_credentials(
     token = hub.user_token("alice")
     spec = {
         "repo": REPO, "ref": COMMIT, "server_name": "demo", "public_readonly": True,
-        "credentials": True,
         "mounts": [{"volume": "teaching", "path": "/home/jovyan/teaching", "mode": "ro"}],
     }  # fmt: skip
     launch(hub, token, spec)

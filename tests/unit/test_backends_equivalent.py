@@ -50,6 +50,8 @@ SITE = site_from_mapping(
                 "default": {"memory": "4G", "cpu": 2, "max_duration": "24h", "idle_timeout": "4h"}
             }
         },
+        "hub": {"spawner": "kubernetes"},
+        "kubernetes": {"hub_in_cluster": True},  # as the Pulumi deployment runs it
     }
 )
 SETTINGS = KubeSettings.from_site(SITE)
@@ -205,3 +207,16 @@ def test_secret_never_printed_and_public_copy_has_none() -> None:
     secret = credentials_secret(plan, SETTINGS, "p", None)
     assert "token" not in str(secret["stringData"]).lower().replace("a hub token", "")
     assert _plan(TABLE["public-readonly-copy"][0], True).credentials is None
+
+
+def test_hub_on_a_host_is_reached_at_its_address_only() -> None:
+    """``versahub up`` with servers in a cluster: the hub and its proxy are one host."""
+    from dataclasses import replace
+
+    host = replace(SETTINGS, hub_in_cluster=False, hub_ip="10.1.2.3")
+    plan = _plan(TABLE["named-offline-credentials-limits"][0], False)
+    policy = network_policy(plan, host, "p")
+    assert host.hub_url == "http://10.1.2.3:8081"
+    assert policy["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "10.1.2.3/32"}}]
+    assert policy["spec"]["egress"][0]["to"] == [{"ipBlock": {"cidr": "10.1.2.3/32"}}]
+    assert policy["spec"]["egress"][0]["ports"] == [{"protocol": "TCP", "port": 8081}]

@@ -27,7 +27,9 @@ def test_servers_in_a_cluster_hub_on_a_host(tmp_path: Path) -> None:
                    tmp_path)  # fmt: skip
     assert out["JupyterHub"]["spawner_class"] == "versahub.hub.kubespawner.VersaHubKubeSpawner"
     assert out["VersaHubKubeSpawner"]["namespace"] == "lab"
-    assert out["JupyterHub"]["hub_connect_url"] == "http://hub:8081"
+    # servers reach the hub on the host's address (hub.internal_ip), as the proxy does
+    assert out["JupyterHub"]["hub_connect_url"] == "http://172.17.0.1:8081"
+    assert out["VersaHubKubeSpawner"]["hub_connect_url"] == "http://172.17.0.1:8081"
     # the hub on a host starts its own proxy and keeps the bind address of `versahub up`
     assert out["ConfigurableHTTPProxy"]["should_start"] is True
     assert out["JupyterHub"]["hub_bind_url"] == "http://172.17.0.1:8081"
@@ -40,6 +42,7 @@ def test_hub_in_the_cluster(tmp_path: Path) -> None:
     assert out["ConfigurableHTTPProxy"]["should_start"] is False
     assert out["ConfigurableHTTPProxy"]["api_url"] == "http://proxy-api:8001"
     assert out["JupyterHub"]["hub_bind_url"] == "http://0.0.0.0:8081"
+    assert out["JupyterHub"]["hub_connect_url"] == "http://hub:8081"
 
 
 @pytest.mark.parametrize(

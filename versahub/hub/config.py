@@ -96,7 +96,9 @@ def kubernetes_settings(site: Any) -> dict[str, dict[str, Any]]:
     """
     k8s = site.data["kubernetes"]
     port = int(site.data["hub"]["internal_port"])
-    hub_url = f"http://{k8s['hub_service']}:{port}"
+    in_cluster = bool(k8s["hub_in_cluster"])
+    host = k8s["hub_service"] if in_cluster else site.data["hub"]["internal_ip"]
+    hub_url = f"http://{host}:{port}"
     settings: dict[str, dict[str, Any]] = {
         "JupyterHub": {
             "hub_connect_url": hub_url,
@@ -111,7 +113,7 @@ def kubernetes_settings(site: Any) -> dict[str, dict[str, Any]]:
             "http_timeout": 60,
         },
     }
-    if k8s["hub_in_cluster"]:
+    if in_cluster:
         settings["JupyterHub"]["hub_bind_url"] = f"http://0.0.0.0:{port}"
         settings["ConfigurableHTTPProxy"] = {
             "should_start": False,

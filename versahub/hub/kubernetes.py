@@ -51,6 +51,9 @@ class KubeSettings:
     metadata_cidr: str = "169.254.169.254/32"
     pull_policy: str = "IfNotPresent"
     server_port: int = 8888
+    # where the hub (and its proxy) run: in a pod of the cluster, or on a host at hub_ip
+    hub_in_cluster: bool = True
+    hub_ip: str = "172.17.0.1"
 
     @classmethod
     def from_site(cls, site: Any) -> KubeSettings:
@@ -64,11 +67,15 @@ class KubeSettings:
             dns_namespace=str(k8s.get("dns_namespace", cls.dns_namespace)),
             metadata_cidr=str(k8s.get("metadata_cidr", cls.metadata_cidr)),
             pull_policy=str(k8s.get("pull_policy", cls.pull_policy)),
+            hub_in_cluster=bool(k8s.get("hub_in_cluster", cls.hub_in_cluster)),
+            hub_ip=str(data.get("hub", {}).get("internal_ip", cls.hub_ip)),
         )
 
     @property
     def hub_url(self) -> str:
-        return f"http://{self.hub_service}:{self.hub_port}"
+        """How servers reach the hub: its Service, or the host's ``hub.internal_ip``."""
+        host = self.hub_service if self.hub_in_cluster else self.hub_ip
+        return f"http://{host}:{self.hub_port}"
 
     def layout(self, state_dir: str, user_id: int = 1000) -> Layout:
         """The plan's layout on Kubernetes: host folders are paths inside the claim."""
@@ -185,6 +192,8 @@ def network_policy(plan: RuntimePlan, settings: KubeSettings, pod_name: str) -> 
     """The server's NetworkPolicy (both directions) for ``plan``."""
 
     def peer(component: str) -> dict[str, Any]:  # a fresh dict each time: no YAML aliases
+        if not settings.hub_in_cluster:  # hub and proxy on a host, outside the cluster
+            return {"ipBlock": {"cidr": f"{settings.hub_ip}/32"}}
         return {"podSelector": {"matchLabels": {"app.kubernetes.io/component": component}}}
 
     dns = {
@@ -219,7 +228,9 @@ def network_policy(plan: RuntimePlan, settings: KubeSettings, pod_name: str) -> 
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [
                 {
-                    "from": [peer(PROXY_COMPONENT), peer(HUB_COMPONENT)],
+                    "from": [peer(PROXY_COMPONENT), peer(HUB_COMPONENT)]
+                    if settings.hub_in_cluster
+                    else [peer(HUB_COMPONENT)],
                     "ports": [{"protocol": "TCP", "port": settings.server_port}],
                 }
             ],

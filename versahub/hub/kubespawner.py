@@ -30,8 +30,9 @@ from versahub.hub.kubernetes import (
     network_policy,
     secret_name,
 )
-from versahub.hub.spawner import VersaHubSpawnerMixin
+from versahub.hub.spawner import VersaHubSpawnerMixin, http_error
 from versahub.launch.plan import Layout, RuntimePlan
+from versahub.launch.service import LaunchRefused
 from versahub.site.config import Site
 
 
@@ -68,6 +69,8 @@ class VersaHubKubeSpawner(VersaHubSpawnerMixin, KubeSpawner):
     async def prepare_runtime(self, plan: RuntimePlan) -> None:
         site = self._site()
         settings = self.kube_settings(site)
+        if plan.mounts:
+            await self._check_claim(settings.volumes_claim)
         body = network_policy(plan, settings, self.pod_name)
         await self._replace(
             shared_client("NetworkingV1Api"), "namespaced_network_policy", self.namespace,
@@ -94,6 +97,27 @@ class VersaHubKubeSpawner(VersaHubSpawnerMixin, KubeSpawner):
     def _site(self) -> Site:
         assert self.versahub_site is not None, "a plan is rendered during a start only"
         return self.versahub_site
+
+    async def _check_claim(self, claim: str) -> None:
+        """A pod whose claim is missing or unbound would wait, Pending, until the start
+        times out: say why at once instead."""
+        try:
+            pvc = await self.api.read_namespaced_persistent_volume_claim(claim, self.namespace)
+        except ApiException as err:
+            if err.status != 404:
+                raise
+            raise http_error(LaunchRefused(
+                503, "storage-unavailable",
+                f"The site's volume claim {claim} does not exist in namespace {self.namespace}: "
+                "no server with volumes can start (ask the site's operators)",
+            )) from None  # fmt: skip
+        phase = pvc.status.phase if pvc.status is not None else None
+        if phase == "Lost":
+            raise http_error(LaunchRefused(
+                503, "storage-unavailable",
+                f"The site's volume claim {claim} has lost its volume: no server with volumes "
+                "can start (ask the site's operators)",
+            ))  # fmt: skip
 
     # -- API helpers ----------------------------------------------------------------------
     async def _replace(self, api: Any, kind: str, namespace: str, name: str, body: Any) -> None:
