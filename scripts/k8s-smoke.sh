@@ -33,6 +33,10 @@ Verify a VersaHub deployment end to end on a real cluster.
   --timeout SECONDS   how long the launch (a first image build) may take (default: 1200)
   -h, --help          this help
 
+The launched server has internet off: from inside it the hub must answer and an outside
+address ($OUTSIDE, default 1.1.1.1:443), the cloud metadata address and OPA must not. That
+fails on a cluster whose network plugin does not enforce NetworkPolicies.
+
 Exit status: 0 when every check passed, 1 at the first failed check (named on stderr),
 2 on bad usage.
 EOF
@@ -223,6 +227,34 @@ ok "the server's NetworkPolicy exists"
 code="$(api GET "/user/$USER_NAME/$SERVER/api")"
 [ "$code" = 200 ] || fail "the server's /api answered $code through the proxy"
 ok "the server answers through the proxy"
+
+# Internet off is only as good as the network plugin: a plugin that ignores NetworkPolicies
+# (flannel alone) stores them and enforces nothing. Try from inside the server: the hub must
+# answer; an outside address, the cloud metadata address and OPA must not.
+step "internet off, from inside the server (does the network plugin enforce policies?)"
+pod="${pods#pod/}"
+cat > "$WORK/probe.py" <<'PY'
+import socket, sys
+def reach(host, port):
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+        return "open"
+    except OSError as err:
+        return f"closed ({err.__class__.__name__})"
+for target in sys.argv[1:]:
+    host, port = target.rsplit(":", 1)
+    print(target, reach(host, port))
+PY
+hub_target="${HUB_SERVICE:-hub}:${HUB_PORT:-8081}"
+"${K[@]}" exec -i "$pod" -- python3 - "$hub_target" "${OUTSIDE:-1.1.1.1:443}" \
+  169.254.169.254:80 "opa:8181" < "$WORK/probe.py" > "$WORK/probe.out" 2>&1 \
+  || fail "could not run a probe in $pod: $(head -c 300 "$WORK/probe.out")"
+sed 's/^/    /' "$WORK/probe.out"
+grep -q "^$hub_target open" "$WORK/probe.out" || fail "the server cannot reach the hub at $hub_target"
+if grep -v "^$hub_target " "$WORK/probe.out" | grep -q " open"; then
+  fail "a server without internet reached an address it must not: the cluster's network plugin does not enforce NetworkPolicies (use Calico, Cilium, kube-router or your cloud's option)"
+fi
+ok "only the hub is reachable from a server without internet"
 
 step "stop and remove the server"
 code="$(api DELETE "/hub/api/users/$USER_NAME/servers/$SERVER" '{"remove": true}')"
