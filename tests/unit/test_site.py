@@ -278,14 +278,6 @@ def test_bad_catalogue_entry_names_the_field(catalogue: list, field: str) -> Non
     assert err.value.field == f"site.yaml: {field}"
 
 
-@pytest.mark.parametrize("kind", ["lti13", "lti11"])
-def test_an_auth_kind_that_is_not_implemented_is_refused(kind: str) -> None:
-    with pytest.raises(InputError) as err:
-        site_from_mapping({"hub": {"auth": {"kind": kind}}})
-    assert err.value.field == "site.yaml: hub.auth.kind"
-    assert "not implemented" in err.value.reason
-
-
 def test_demo_groups_name_only_people_who_can_log_in() -> None:
     with pytest.raises(InputError) as err:
         site_from_mapping({"hub": {"groups": {"ds101": ["mallory"]}}})

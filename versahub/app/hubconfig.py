@@ -21,6 +21,14 @@ from urllib.parse import urlsplit
 
 from versahub.hub.config import hub_extra_settings, kubernetes_settings
 from versahub.site.config import Site, load_site
+from versahub.site.lti import (
+    LTI_KINDS,
+    consumers_path,
+    frame_ancestors,
+    lti_section,
+    platforms,
+    read_consumers,
+)
 from versahub.web.config import web_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +61,11 @@ class HubPaths:
         return self.hub / "demo-password"
 
     @property
+    def crypt_key_file(self) -> Path:
+        """``JUPYTERHUB_CRYPT_KEY`` of the site (auth_state encryption, LTI logins)."""
+        return self.hub / "crypt-key"
+
+    @property
     def run_file(self) -> Path:
         return self.state / "run.json"
 
@@ -76,10 +89,28 @@ def _proxy_api_url(hub_url: str) -> str:
     return f"http://127.0.0.1:{port + 1}"
 
 
+LTI_AUTHENTICATORS = {
+    "lti13": "versahub.hub.lti.VersaHubLTI13Authenticator",
+    "lti11": "versahub.hub.lti.VersaHubLTI11Authenticator",
+}
+LTI_CLASS = {"lti13": "VersaHubLTI13Authenticator", "lti11": "VersaHubLTI11Authenticator"}
+
+
 def hub_settings(
-    site: Site, *, paths: HubPaths, demo_password: str | None, chp: str
+    site: Site,
+    *,
+    paths: HubPaths,
+    demo_password: str | None,
+    chp: str,
+    lti11_consumers: Mapping[str, str] | None = None,
+    crypt_key: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Return the traitlets to set for ``site``: ``{class name: {trait: value}}``."""
+    """Return the traitlets to set for ``site``: ``{class name: {trait: value}}``.
+
+    ``lti11_consumers`` (consumer key → secret, read from the site's consumers file) and
+    ``crypt_key`` (the auth_state key; ``None`` leaves JupyterHub's ``JUPYTERHUB_CRYPT_KEY``
+    environment variable in charge) matter only to the LTI logins.
+    """
     hub = site.data["hub"]
     auth = hub["auth"]
     settings: dict[str, dict[str, Any]] = {
@@ -124,6 +155,72 @@ def hub_settings(
         settings["DummyAuthenticator"] = {"password": demo_password or ""}
     elif auth["kind"] == "generic":
         settings["JupyterHub"]["authenticator_class"] = auth["class"]
+        _allow_rule(settings["Authenticator"], auth)
+    elif auth["kind"] in LTI_KINDS:
+        settings = merge_settings(
+            settings, lti_settings(site, consumers=lti11_consumers, crypt_key=crypt_key)
+        )
+    return settings
+
+
+def _allow_rule(section: dict[str, Any], auth: Mapping[str, Any]) -> None:
+    """JupyterHub >= 5 lets nobody in without an allow rule: set the site's."""
+    if auth.get("allow_all"):
+        section["allow_all"] = True
+    elif auth.get("allowed_users"):
+        section["allowed_users"] = set(auth["allowed_users"])
+        # exactly the list: a name removed from site.yaml may no longer log in, even if
+        # the hub's database still has that user
+        section["allow_existing_users"] = False
+
+
+def lti_settings(
+    site: Site, *, consumers: Mapping[str, str] | None, crypt_key: str | None
+) -> dict[str, dict[str, Any]]:
+    """The LTI login (``hub.auth.kind: lti13|lti11``, docs/lti.md) as traitlets (pure).
+
+    - the authenticator (``versahub.hub.lti``), its platforms or consumers, its username
+      key, and the URL scheme of ``hub.url`` (not guessed from forwarded headers);
+    - ``auth_state`` on: the LTI claims (roles, context, resource link, custom) are kept,
+      encrypted with ``crypt_key``, for the course mapping to come;
+    - the site's allow rule (``allow_all`` or ``allowed_users``; admins are always in);
+    - cookies a cross-site launch needs: on https, ``SameSite=None; Secure`` for the hub's
+      cookies (login, session, XSRF, the LTI 1.3 state and nonce), which an LMS's form post
+      and an LMS iframe need; on plain http (loopback only, tests) browsers refuse
+      ``SameSite=None`` without ``Secure``, so their default stays (docs/lti.md);
+    - ``frame-ancestors``: the hub's pages may be framed by itself and the platforms.
+    """
+    auth = site.data["hub"]["auth"]
+    kind = auth["kind"]
+    section = lti_section(auth)
+    cls = LTI_CLASS[kind]
+    scheme = urlsplit(site.hub_url).scheme
+    own: dict[str, Any] = {"username_key": section["username_key"], "uri_scheme": scheme}
+    if kind == "lti13":
+        own["platforms"] = platforms(auth)
+        own["tool_name"] = site.name
+    else:
+        own["consumers"] = dict(consumers or {})
+        own["config_title"] = site.name
+    authenticator: dict[str, Any] = {"enable_auth_state": True}
+    _allow_rule(authenticator, auth)
+    tornado: dict[str, Any] = {
+        "headers": {
+            "Content-Security-Policy": " ".join(["frame-ancestors 'self'", *frame_ancestors(auth)]),
+        },
+    }
+    if scheme == "https":
+        tornado["cookie_options"] = {"samesite": "None", "secure": True}
+    settings: dict[str, dict[str, Any]] = {
+        "JupyterHub": {
+            "authenticator_class": LTI_AUTHENTICATORS[kind],
+            "tornado_settings": tornado,
+        },
+        "Authenticator": authenticator,
+        cls: own,
+    }
+    if crypt_key:
+        settings["CryptKeeper"] = {"keys": [crypt_key]}
     return settings
 
 
@@ -150,11 +247,24 @@ def merge_settings(*parts: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[st
 
 
 def site_settings(
-    site: Site, *, paths: HubPaths, demo_password: str | None, chp: str
+    site: Site,
+    *,
+    paths: HubPaths,
+    demo_password: str | None,
+    chp: str,
+    lti11_consumers: Mapping[str, str] | None = None,
+    crypt_key: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Everything the hub of a site needs: the base settings, spawning, the launch page."""
     return merge_settings(
-        hub_settings(site, paths=paths, demo_password=demo_password, chp=chp),
+        hub_settings(
+            site,
+            paths=paths,
+            demo_password=demo_password,
+            chp=chp,
+            lti11_consumers=lti11_consumers,
+            crypt_key=crypt_key,
+        ),
         hub_extra_settings(
             site,
             paths,
@@ -182,8 +292,37 @@ def configure(c: Any, site_file: str | os.PathLike[str]) -> Site:
     password = None
     if paths.demo_password_file.exists():
         password = paths.demo_password_file.read_text("utf-8").strip()
-    apply_settings(c, site_settings(site, paths=paths, demo_password=password, chp=find_chp()))
+    auth = site.data["hub"]["auth"]
+    consumers = None
+    if auth["kind"] == "lti11":
+        consumers = read_consumers(
+            consumers_path(auth, site.path), "site.yaml: hub.auth.lti11.consumers_file"
+        )
+    crypt_key = None
+    if auth["kind"] in LTI_KINDS and not os.environ.get(CRYPT_KEY_ENV):
+        # the operator's own JUPYTERHUB_CRYPT_KEY wins; else the one `versahub up` made
+        crypt_key = read_crypt_key(paths)
+    settings = site_settings(
+        site,
+        paths=paths,
+        demo_password=password,
+        chp=find_chp(),
+        lti11_consumers=consumers,
+        crypt_key=crypt_key,
+    )
+    apply_settings(c, settings)
     return site
+
+
+CRYPT_KEY_ENV = "JUPYTERHUB_CRYPT_KEY"
+
+
+def read_crypt_key(paths: HubPaths) -> str | None:
+    """The site's auth_state key (``<state>/hub/crypt-key``), if ``versahub up`` made one."""
+    try:
+        return paths.crypt_key_file.read_text("utf-8").strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def render_config_file(site_file: Path) -> str:

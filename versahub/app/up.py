@@ -45,6 +45,7 @@ from versahub.images.registry import registry_config
 from versahub.policy.data import render_site_data, write_site_data
 from versahub.policy.server import find_opa, opa_command, policy_drift
 from versahub.site.config import Site
+from versahub.site.lti import LTI_KINDS, lti_endpoints
 from versahub.util.files import PRIVATE, PRIVATE_DIR
 from versahub.util.net import split_host_port
 
@@ -98,6 +99,25 @@ def demo_password(paths: HubPaths) -> str:
     with os.fdopen(fd, "w") as out:
         out.write(password + "\n")
     return password
+
+
+def crypt_key(paths: HubPaths) -> str:
+    """Return the site's auth_state key (``JUPYTERHUB_CRYPT_KEY``), creating it on first use.
+
+    32 random bytes, hex, in ``<state>/hub/crypt-key`` (mode 0600): the LTI logins keep the
+    platforms' claims in JupyterHub's encrypted ``auth_state``. Losing the file only loses
+    those claims (they come back at the next launch), not the accounts.
+    """
+    file = paths.crypt_key_file
+    if file.exists():
+        _private_file(file, create=False)
+        return file.read_text("utf-8").strip()
+    file.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    key = secrets.token_hex(32)
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE)
+    with os.fdopen(fd, "w") as out:
+        out.write(key + "\n")
+    return key
 
 
 def running_record(site: Site) -> dict[str, Any] | None:
@@ -198,6 +218,8 @@ def start_hub(site: Site, paths: HubPaths, echo: Echo) -> Component:
     # an empty file is a new SQLite database: JupyterHub fills it, keeping the mode
     _private_file(paths.hub / HUB_DB, create=True)
     _private_file(paths.hub / COOKIE_SECRET, create=False)
+    if site.data["hub"]["auth"]["kind"] in LTI_KINDS:
+        crypt_key(paths)  # read by the hub's configure() unless JUPYTERHUB_CRYPT_KEY is set
     assert site.path is not None, "the hub reads site.yaml itself"
     paths.config_file.write_text(render_config_file(site.path), "utf-8")
     env = dict(os.environ)
@@ -260,6 +282,8 @@ def up(site: Site, echo: Echo, *, foreground: bool = True) -> int:
         if auth["kind"] == "demo":
             echo(f"  demo login: user {auth['users'][0]!r} (or any of {', '.join(auth['users'])})")
             echo(f"  password:   {password}")
+        for label, url in lti_endpoints(site.hub_url, auth["kind"]).items():
+            echo(f"  LTI {label}: {url}")
         echo(f"  OPA:        {site.opa_url}  (policies reload on edit)")
         if site.registry_enabled:
             echo(f"  registry:   http://{site.registry_address}  (storage {site.registry_storage})")

@@ -23,6 +23,7 @@ from versahub.errors import InputError, shorten
 from versahub.images.config import ImagesConfig
 from versahub.policy.data import render_site_data
 from versahub.site.defaults import DEFAULTS, REPLACE_KEYS
+from versahub.site.lti import check_lti
 from versahub.spec import parse_spec
 from versahub.urls import normalise_hub_url
 from versahub.util.yamlfile import AliasRefused, DuplicateKey, TooDeep, load_yaml
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
     import jsonschema
 
 MAX_SITE_FILE_BYTES = 1_000_000
-# accepted by the schema for the LTI work to come, refused until it exists (never a fallback)
-NOT_IMPLEMENTED_AUTH = frozenset({"lti13", "lti11"})
 
 
 @cache
@@ -166,7 +165,7 @@ def site_from_mapping(raw: Any, *, path: Path | None = None, origin: str = "site
     if errors:
         first = errors[0]
         raise InputError(f"{origin}: {_error_path(first)}", _error_reason(first))
-    _check_semantics(merged, origin)
+    _check_semantics(merged, origin, path)
     return Site(data=merged, path=path, catalogue=_catalogue(merged, origin))
 
 
@@ -187,20 +186,16 @@ def images_config(doc: Mapping[str, Any]) -> ImagesConfig:
     return ImagesConfig.from_mapping(values)
 
 
-def _check_semantics(doc: Mapping[str, Any], origin: str) -> None:
-    """Checks a JSON schema cannot express: cross-references between keys."""
+def _check_semantics(doc: Mapping[str, Any], origin: str, path: Path | None = None) -> None:
+    """Checks a JSON schema cannot express: cross-references between keys (``path``: the
+    site file, which relative paths such as the LTI 1.1 consumers file start from)."""
     _check_text(doc, origin, ())
     try:
         normalise_hub_url(doc["hub"]["url"])
     except InputError as err:
         raise InputError(f"{origin}: hub.url", err.reason) from None
     auth = doc["hub"]["auth"]
-    if auth["kind"] in NOT_IMPLEMENTED_AUTH:
-        raise InputError(
-            f"{origin}: hub.auth.kind",
-            f"{auth['kind']} is not implemented yet (use demo, or generic with an "
-            "authenticator class); it would silently fall back to another login",
-        )
+    check_lti(doc, origin, path)
     if auth["kind"] == "demo" and not auth.get("users"):
         raise InputError(f"{origin}: hub.auth.users", "the demo login needs at least one user")
     if auth["kind"] == "demo":

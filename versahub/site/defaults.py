@@ -72,6 +72,15 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
+# Defaults of the LTI logins (``hub.auth.lti13`` / ``hub.auth.lti11``, docs/lti.md), filled
+# in by ``versahub.site.lti`` only for the kind a site uses, so a demo site's document
+# carries no LTI section. ``sub`` and ``user_id`` are the opaque, stable user ids of
+# LTI 1.3 and LTI 1.1 (always sent, unlike an email address).
+LTI_DEFAULTS: dict[str, dict[str, Any]] = {
+    "lti13": {"username_key": "sub", "frame_ancestors": []},
+    "lti11": {"username_key": "user_id", "frame_ancestors": []},
+}
+
 # Keys whose value replaces the default wholesale instead of being merged into it: an
 # operator who lists volumes or caps per group means exactly that list.
 REPLACE_KEYS: frozenset[tuple[str, ...]] = frozenset(

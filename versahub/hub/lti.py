@@ -1,0 +1,359 @@
+"""LTI logins through jupyterhub-ltiauthenticator 1.6.3, as small subclasses of its own.
+
+``VersaHubLTI13Authenticator`` adds what the stock ``LTI13Authenticator`` lacks:
+
+- **several platforms** (a Moodle and a Canvas at once). The stock class has one issuer,
+  one authorize URL, one JWKS URL. Here the login initiation's ``iss`` (and ``client_id``
+  when several registrations share an issuer, as Canvas Cloud does) picks one entry of
+  ``platforms``; that choice rides in the OAuth ``state`` (which the stock handler already
+  binds to an encrypted cookie), and the callback verifies the id_token against *that*
+  platform only: its issuer, its JWKS, the client id of the login initiation as audience.
+- **deployment ids**: the stock class never checks ``deployment_id``; here both the login
+  initiation's ``lti_deployment_id`` and the id_token's claim must be registered.
+- **replay**: the stock nonce check relies on a cookie the browser drops after the
+  callback; here every accepted (issuer, nonce) is also remembered for as long as an
+  id_token can be valid, so a captured callback cannot be posted again.
+
+``VersaHubLTI11Authenticator`` keeps the stock OAuth 1.0a validation (signature, 30 s
+timestamp window, nonce cache) and only logs refusals.
+
+Every refusal answers JupyterHub's error page with a sentence saying what was wrong (no
+traceback), creates no user (it happens before ``login_user``/``auth_to_user``) and logs
+one line ``LTI 1.x login refused: <reason> (…identifiers…)`` — never a token, signature
+or secret. The LTI claims (roles, context, resource link, custom) stay in ``auth_state``
+for the course mapping to come (issue 13).
+
+This module must never relax a check of the stock classes: each override calls the stock
+validator and adds checks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from ltiauthenticator.lti11.auth import LTI11Authenticator
+from ltiauthenticator.lti11.handlers import LTI11AuthenticateHandler, LTI11ConfigHandler
+from ltiauthenticator.lti13.auth import LTI13Authenticator
+from ltiauthenticator.lti13.error import (
+    IncorrectValueError,
+    InvalidAudienceError,
+    LoginError,
+    ValidationError,
+)
+from ltiauthenticator.lti13.handlers import (
+    LTI13CallbackHandler,
+    LTI13LoginInitHandler,
+    _deserialize_state,
+    _serialize_state,
+)
+from ltiauthenticator.lti13.validator import LTI13LaunchValidator
+from ltiauthenticator.utils import convert_request_to_dict
+from tornado.httputil import url_concat
+from tornado.web import HTTPError
+from traitlets import Dict, Int, List
+
+DEPLOYMENT_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/deployment_id"
+ROLES_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/roles"
+HELP = "Launch again from your course page; if it keeps failing, tell the site's operators."
+
+
+class Refused(Exception):
+    """An LTI launch refused for ``reason`` (one sentence, no secret); ``status`` is the
+    HTTP status of the error page."""
+
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def refusal_page(status: int, message: str) -> HTTPError:
+    """An ``HTTPError`` that JupyterHub renders as its error page showing ``message``.
+
+    The message rides in ``jupyterhub_message`` (read by ``BaseHandler.write_error``), not
+    in ``log_message``: tornado would log it again, and the refusal is logged once already.
+    """
+    err = HTTPError(status)
+    err.jupyterhub_message = message  # type: ignore[attr-defined]
+    return err
+
+
+class NonceLedger:
+    """(issuer, nonce) pairs already used, each kept ``ttl`` seconds (thread-safe)."""
+
+    def __init__(self, ttl: float, max_entries: int = 200_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._seen: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def use(self, issuer: str, nonce: str, now: float | None = None) -> bool:
+        """Record the pair; False when it was already used (a replay)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if len(self._seen) >= self.max_entries or len(self._seen) % 256 == 0:
+                self._seen = {k: t for k, t in self._seen.items() if t > now}
+            if self._seen.get((issuer, nonce), 0) > now:
+                return False
+            if len(self._seen) >= self.max_entries:
+                return False  # full of live nonces: refuse rather than forget one
+            self._seen[(issuer, nonce)] = now + self.ttl
+            return True
+
+
+class VersaHubLTI13LoginInitHandler(LTI13LoginInitHandler):
+    """The OIDC login initiation: picks the platform, checks the deployment, redirects."""
+
+    _platform: dict[str, Any] | None = None
+    _client_id: str | None = None
+
+    def post(self) -> None:
+        args = convert_request_to_dict(self.request.arguments)
+        authenticator: VersaHubLTI13Authenticator = self.authenticator
+        try:
+            try:
+                LTI13LaunchValidator(parent=self.app).validate_login_request(args)
+            except ValidationError as err:
+                raise Refused(
+                    f"{err} (this address takes launches from a learning platform)"
+                ) from None
+            platform, client_id = authenticator.platform_for(
+                args["iss"], args.get("client_id") or None
+            )
+            deployment = args.get("lti_deployment_id")
+            if deployment and deployment not in platform["deployment_ids"]:
+                raise Refused(
+                    f"deployment id {_short(deployment)!r} is not registered for {platform['name']}"
+                )
+        except Refused as err:
+            authenticator.refuse(self, "login initiation", err, args)
+        self._platform, self._client_id = platform, client_id
+        nonce_state_nonce = self.generate_nonce()
+        state = self.generate_state()
+        self.authorize_redirect(
+            redirect_uri=self.get_redirect_uri(),
+            login_hint=args["login_hint"],
+            nonce=nonce_state_nonce,
+            client_id=client_id,
+            state=state,
+            lti_message_hint=args.get("lti_message_hint"),
+        )
+
+    get = post
+
+    def get_state(self) -> str:
+        """The stock state (next URL, random id) plus the platform chosen here."""
+        if self._state is None:
+            state = _deserialize_state(super().get_state())
+            assert self._platform is not None
+            state["iss"] = self._platform["issuer"]
+            state["client_id"] = self._client_id
+            self._state = _serialize_state(state)
+        return self._state
+
+    def authorize_redirect(
+        self,
+        redirect_uri: str,
+        login_hint: str,
+        nonce: str,
+        client_id: str,
+        state: str,
+        lti_message_hint: str | None = None,
+    ) -> None:
+        """The stock authentication request, sent to the chosen platform's authorize URL."""
+        args = {
+            "response_type": "id_token",
+            "scope": "openid",
+            "response_mode": "form_post",
+            "prompt": "none",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "login_hint": login_hint,
+            "nonce": nonce,
+            "state": state,
+        }
+        if lti_message_hint is not None:
+            args["lti_message_hint"] = lti_message_hint
+        assert self._platform is not None
+        self.redirect(url_concat(self._platform["authorize_url"], args))
+
+
+class VersaHubLTI13CallbackHandler(LTI13CallbackHandler):
+    """The launch (id_token form post): verified against the platform of the state."""
+
+    async def post(self) -> None:
+        authenticator: VersaHubLTI13Authenticator = self.authenticator
+        args = convert_request_to_dict(self.request.arguments)
+        args.pop("id_token", None)  # never logged
+        try:
+            try:
+                id_token = self.decode_and_validate_launch_request()
+            except InvalidAudienceError as err:
+                raise Refused(f"wrong audience: {err}", 401) from None
+            except ValidationError as err:
+                raise Refused(str(err)) from None
+            except HTTPError as err:  # the stock state and nonce checks
+                raise Refused(err.get_message() or err.reason or "bad request") from None
+            try:
+                user = await self.login_user(id_token)
+            except LoginError as err:
+                raise Refused(str(err)) from None
+            if user is None:
+                raise Refused("this account may not use the hub (not in allowed_users)", 403)
+        except Refused as err:
+            authenticator.refuse(self, "launch", err, args)
+        await self.redirect_to_next_url(user)
+
+    def decode_and_validate_launch_request(self) -> dict[str, Any]:
+        """The stock checks, against the platform the login initiation chose."""
+        authenticator: VersaHubLTI13Authenticator = self.authenticator
+        validator = LTI13LaunchValidator(parent=self.app)
+        args = convert_request_to_dict(self.request.arguments)
+        validator.validate_auth_response(args)
+        self.check_state()  # the state of the URL is the one of the encrypted cookie
+        state = _deserialize_state(self._get_state_from_url())
+        platform = authenticator.platform_by(state.get("iss"), state.get("client_id"))
+        if platform is None:
+            raise Refused("the launch names a platform this hub no longer knows")
+        self._platform_name = platform["name"]
+        id_token: dict[str, Any] = validator.verify_and_decode_jwt(
+            encoded_jwt=args.get("id_token"),
+            issuer=platform["issuer"],
+            audience=[state["client_id"]],
+            jwks_endpoint=platform["jwks_url"],
+            jwks_algorithms=authenticator.jwks_algorithms,
+        )
+        validator.validate_id_token(id_token)
+        validator.validate_azp_claim(id_token, [state["client_id"]])
+        deployment = id_token.get(DEPLOYMENT_CLAIM)
+        if deployment not in platform["deployment_ids"]:
+            raise IncorrectValueError(
+                f"deployment id {_short(deployment)!r} is not registered for {platform['name']}"
+            )
+        self.check_nonce(id_token)
+        if not authenticator.nonces.use(platform["issuer"], str(id_token["nonce"])):
+            raise Refused("this launch was already used (replayed id_token)")
+        return id_token
+
+
+class VersaHubLTI13Authenticator(LTI13Authenticator):
+    """LTI 1.3 login from one or several platforms (see the module's docstring)."""
+
+    login_handler = VersaHubLTI13LoginInitHandler
+    callback_handler = VersaHubLTI13CallbackHandler
+
+    platforms = List(
+        Dict(),
+        config=True,
+        help="""The platforms (LMS registrations) whose launches log people in: each
+        ``{"name", "issuer", "client_ids", "authorize_url", "jwks_url", "deployment_ids"}``.
+        Several may share an issuer with distinct client ids (Canvas Cloud); a login
+        initiation must then carry ``client_id``. Set from site.yaml
+        (``hub.auth.lti13.platforms``) by ``versahub.app.hubconfig``.""",
+    )
+
+    nonce_ttl = Int(
+        900,
+        config=True,
+        help="""Seconds an accepted id_token nonce is remembered to refuse a replay; longer
+        than the validator's ``max_age`` (600 s) plus its ``time_leeway``.""",
+    )
+
+    _nonces: NonceLedger | None = None
+
+    @property
+    def nonces(self) -> NonceLedger:
+        if self._nonces is None:
+            self._nonces = NonceLedger(self.nonce_ttl)
+        return self._nonces
+
+    def platform_for(self, issuer: str, client_id: str | None) -> tuple[dict[str, Any], str]:
+        """The platform and client id a login initiation names, else :class:`Refused`."""
+        candidates = [p for p in self.platforms if p["issuer"] == issuer]
+        if not candidates:
+            raise Refused(f"unknown issuer {_short(issuer)!r} (no platform registered)", 401)
+        if client_id is not None:
+            for platform in candidates:
+                if client_id in platform["client_ids"]:
+                    return platform, client_id
+            raise Refused(
+                f"client id {_short(client_id)!r} is not registered for {_short(issuer)!r}", 401
+            )
+        ids = [cid for p in candidates for cid in p["client_ids"]]
+        if len(ids) != 1:
+            raise Refused(
+                f"the login initiation from {_short(issuer)!r} has no client_id and the "
+                "issuer has several registrations"
+            )
+        return candidates[0], ids[0]
+
+    def platform_by(self, issuer: Any, client_id: Any) -> dict[str, Any] | None:
+        """The registered platform of (issuer, client id), if any."""
+        for platform in self.platforms:
+            if platform["issuer"] == issuer and client_id in platform["client_ids"]:
+                return platform
+        return None
+
+    def refuse(self, handler: Any, step: str, err: Refused, args: dict[str, Any]) -> None:
+        """Log one line about a refused launch and answer the error page."""
+        known = ("iss", "client_id", "lti_deployment_id", "login_hint")
+        details = [f"{k}={_short(args[k], 60)!r}" for k in known if args.get(k)]
+        platform = getattr(handler, "_platform_name", None)
+        if platform:
+            details.insert(0, f"platform={platform!r}")
+        details.append(f"from {handler.request.remote_ip}")
+        self.log.warning(
+            "LTI 1.3 login refused at %s: %s (%s)", step, err.reason, ", ".join(details)
+        )
+        raise refusal_page(err.status, f"LTI 1.3 launch refused: {err.reason}. {HELP}")
+
+
+class VersaHubLTI11AuthenticateHandler(LTI11AuthenticateHandler):
+    """The stock LTI 1.1 launch, plus: an account outside ``allowed_users`` gets an error
+    page (the stock handler redirects as if it had logged in), and ``custom_next`` may only
+    be a path of this site (the stock handler redirects to any URL it names)."""
+
+    async def post(self) -> None:
+        user = await self.login_user()
+        if user is None:
+            self.authenticator.refuse(
+                self, "this account may not use the hub (not in allowed_users)", 403
+            )
+        next_url = self.get_next_url(user)
+        wanted = self.get_body_argument("custom_next", "")
+        if wanted.startswith("/") and not wanted.startswith("//") and "\\" not in wanted:
+            next_url = wanted
+        self.redirect(next_url)
+
+
+class VersaHubLTI11Authenticator(LTI11Authenticator):
+    """The stock LTI 1.1 login; a refusal is logged in one line before its error page."""
+
+    def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
+        return [
+            ("/lti/launch", VersaHubLTI11AuthenticateHandler),
+            ("/lti11/config", LTI11ConfigHandler),
+        ]
+
+    async def authenticate(self, handler: Any, data: dict | None = None) -> dict | None:
+        try:
+            return await super().authenticate(handler, data)
+        except HTTPError as err:
+            self.refuse(handler, err.get_message() or err.reason or "bad request", err.status_code)
+        return None  # not reached: refuse raises
+
+    def refuse(self, handler: Any, reason: str, status: int) -> None:
+        """Log one line about a refused launch and answer the error page."""
+        args = convert_request_to_dict(handler.request.arguments)
+        known = ("oauth_consumer_key", "user_id", "context_id", "resource_link_id")
+        details = [f"{k}={_short(args[k], 60)!r}" for k in known if args.get(k)]
+        details.append(f"from {handler.request.remote_ip}")
+        self.log.warning("LTI 1.1 login refused: %s (%s)", reason, ", ".join(details))
+        raise refusal_page(status, f"LTI 1.1 launch refused: {reason}. {HELP}")
