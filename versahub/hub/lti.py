@@ -33,6 +33,7 @@ import threading
 import time
 from typing import Any
 
+import jwt
 from ltiauthenticator.lti11.auth import LTI11Authenticator
 from ltiauthenticator.lti11.handlers import LTI11AuthenticateHandler, LTI11ConfigHandler
 from ltiauthenticator.lti13.auth import LTI13Authenticator
@@ -106,6 +107,21 @@ class NonceLedger:
                 return False  # full of live nonces: refuse rather than forget one
             self._seen[(issuer, nonce)] = now + self.ttl
             return True
+
+
+def claimed(id_token: str | None) -> dict[str, Any]:
+    """What an id_token *claims* (unverified), for the log line of a refusal: issuer,
+    audience, subject, deployment. Never the token itself."""
+    try:
+        claims = jwt.decode(id_token or "", options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {}
+    return {
+        "iss": claims.get("iss"),
+        "client_id": claims.get("aud"),
+        "lti_deployment_id": claims.get(DEPLOYMENT_CLAIM),
+        "sub": claims.get("sub"),
+    }
 
 
 class VersaHubLTI13LoginInitHandler(LTI13LoginInitHandler):
@@ -190,8 +206,7 @@ class VersaHubLTI13CallbackHandler(LTI13CallbackHandler):
 
     async def post(self) -> None:
         authenticator: VersaHubLTI13Authenticator = self.authenticator
-        args = convert_request_to_dict(self.request.arguments)
-        args.pop("id_token", None)  # never logged
+        args = claimed(convert_request_to_dict(self.request.arguments).get("id_token"))
         try:
             try:
                 id_token = self.decode_and_validate_launch_request()
@@ -303,7 +318,7 @@ class VersaHubLTI13Authenticator(LTI13Authenticator):
 
     def refuse(self, handler: Any, step: str, err: Refused, args: dict[str, Any]) -> None:
         """Log one line about a refused launch and answer the error page."""
-        known = ("iss", "client_id", "lti_deployment_id", "login_hint")
+        known = ("iss", "client_id", "lti_deployment_id", "login_hint", "sub")
         details = [f"{k}={_short(args[k], 60)!r}" for k in known if args.get(k)]
         platform = getattr(handler, "_platform_name", None)
         if platform:
