@@ -166,6 +166,19 @@ def test_lti13_login_of_two_platforms(lti13: Any, platform: str, user: str, role
     assert state[DEPLOYMENT] == platforms[platform].deployment_id
 
 
+def test_lti13_claims_are_encrypted_with_the_key_versahub_up_made(lti13: Any) -> None:
+    site, _ = lti13
+    key = site.paths.crypt_key_file
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert len(bytes.fromhex(key.read_text().strip())) == 32
+    database = b"".join(f.read_bytes() for f in site.paths.hub.glob("jupyterhub.sqlite*"))
+    assert b"s-ada" in database  # the user's row is there
+    assert b"Data Science 101" not in database  # the context title, only in auth_state
+    assert site.api("GET", "/users/s-ada").json()["auth_state"][CONTEXT]["title"] == (
+        "Data Science 101"
+    )
+
+
 def bad_launch(
     site: SiteUnderTest,
     platform: Platform,
