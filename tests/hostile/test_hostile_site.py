@@ -99,7 +99,29 @@ SITE_CASES: list[Row] = [
      "site.yaml: policy.share.groups"),
     ("value-internal-hosts-star", "policy:\n  allowed_internal_hosts: ['*']\n",
      "site.yaml: policy.allowed_internal_hosts[0]"),
-    ("value-auth-lti13", "hub:\n  auth: {kind: lti13}\n", "site.yaml: hub.auth.kind"),
+    ("value-auth-lti13-no-allow-rule", "hub:\n  auth: {kind: lti13}\n",
+     "site.yaml: hub.auth.allow_all"),
+    ("value-auth-lti13-no-platform", "hub:\n  auth: {kind: lti13, allow_all: true}\n",
+     "site.yaml: hub.auth.lti13"),
+    ("value-lti13-issuer-javascript",
+     "hub:\n  auth:\n    kind: lti13\n    allow_all: true\n    lti13:\n      platforms:\n"
+     "        - {issuer: 'javascript:alert(1)', client_ids: [a], authorize_url: 'https://a.org/a',"
+     " jwks_url: 'https://a.org/j', deployment_ids: ['1']}\n",
+     "site.yaml: hub.auth.lti13.platforms[0].issuer"),
+    ("value-lti13-jwks-metadata",
+     "hub:\n  auth:\n    kind: lti13\n    allow_all: true\n    lti13:\n      platforms:\n"
+     "        - {issuer: 'https://a.org', client_ids: [a], authorize_url: 'https://a.org/a',"
+     " jwks_url: 'http://169.254.169.254/latest', deployment_ids: ['1']}\n",
+     "site.yaml: hub.auth.lti13.platforms[0].jwks_url"),
+    ("value-lti13-client-id-newline",
+     "hub:\n  auth:\n    kind: lti13\n    allow_all: true\n    lti13:\n      platforms:\n"
+     "        - {issuer: 'https://a.org', client_ids: [\"a\\nb\"], authorize_url: 'https://a.org/a',"
+     " jwks_url: 'https://a.org/j', deployment_ids: ['1']}\n",
+     "site.yaml: hub.auth.lti13.platforms[0].client_ids[0]"),
+    ("value-lti11-consumers-missing",
+     "hub:\n  auth:\n    kind: lti11\n    allow_all: true\n    lti11:\n"
+     "      consumers_file: /nonexistent/versahub-consumers.yaml\n",
+     "site.yaml: hub.auth.lti11.consumers_file"),
     ("value-admin-star", "hub:\n  admin_users: ['*']\n", "site.yaml: hub.admin_users[0]"),
     ("value-opa-metadata", "opa:\n  address: '169.254.169.254:80'\n", "site.yaml: opa.address"),
     ("value-opa-url", "opa:\n  address: 'http://127.0.0.1:8181'\n", "site.yaml: opa.address"),
