@@ -282,3 +282,11 @@ def test_nonce_ledger_refuses_a_replay_until_it_expires() -> None:
     assert full.use("i", "a", now=0) and full.use("i", "b", now=0)
     assert not full.use("i", "c", now=1)  # full of live nonces: refused, none forgotten
     assert full.use("i", "c", now=11)
+
+
+def test_generic_login_takes_the_allow_rule_too(tmp_path: Path) -> None:
+    doc = {"hub": {"auth": {"kind": "generic", "class": "x.Y", "allow_all": True}}}
+    settings = hub_settings(site_from_mapping(doc), paths=HubPaths(tmp_path),
+                            demo_password=None, chp="chp")  # fmt: skip
+    assert settings["Authenticator"] == {"admin_users": set(), "allow_all": True}
+    assert "enable_auth_state" not in settings["Authenticator"]
