@@ -19,7 +19,8 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+import signal
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -197,7 +198,24 @@ def main(argv: list[str] | None = None) -> None:
     # the hub's format family: its lines are ``[I 2026-… JupyterHub app:123] …``
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt=LOG_DATEFMT)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(args.site, args.cull_every))
+        asyncio.run(until_stopped(run(args.site, args.cull_every)))
+
+
+async def until_stopped(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` until SIGINT or SIGTERM, then return at once.
+
+    JupyterHub stops a managed service with SIGINT, then SIGTERM, then SIGKILL, 10 + 5 + 5 s
+    apart. A process started from a non-interactive shell's background job inherits SIGINT
+    *ignored*, which Python then leaves ignored: the culler kept running, the hub waited for it
+    until its own stop timed out, and a killed hub left the culler behind. Handlers installed
+    on the loop replace an inherited "ignore"."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    log.info("stopped")
 
 
 if __name__ == "__main__":
