@@ -156,15 +156,23 @@ def _start_until_ok(
     echo: Echo,
     **popen: Any,
 ) -> Component:
-    """Start a component and wait until ``GET url`` answers 200 (or it exits)."""
+    """Start a component and wait until ``GET url`` answers 200 (or it exits).
+
+    A component that never answers is stopped before the error is raised: a failed start
+    leaves no process behind (the hub would otherwise keep its proxy and services running)."""
     component = start_process(name, argv, log_dir=paths.logs, **popen)
-    wait_until(
-        lambda: http_status(url) == 200,
-        timeout=timeout,
-        what=f"{name} ({url})",
-        progress=echo,
-        alive=lambda: component.process.poll() is None,
-    )
+    try:
+        wait_until(
+            lambda: http_status(url) == 200,
+            timeout=timeout,
+            what=f"{name} ({url})",
+            progress=echo,
+            alive=lambda: component.process.poll() is None,
+        )
+    except BaseException:
+        if component.process.poll() is None:
+            stop_pid(component.process.pid, timeout=20)
+        raise
     return component
 
 
