@@ -3,8 +3,10 @@
 A non-interactive shell starts background jobs with SIGINT *ignored* (``cmd &``, cron,
 ``nohup … &``), and every child inherits that. JupyterHub stops its managed services with
 SIGINT first; the culler used to keep running, the hub waited 20 s for it, was killed by
-``versahub down`` and left the culler running forever. The test starts the site exactly as
-``versahub up`` does, with SIGINT ignored as such a job has it.
+``versahub down`` and left the culler running forever. Now ``versahub up`` gives its
+processes SIGINT's default action back, and the culler handles SIGINT/SIGTERM itself. The test
+starts the site exactly as ``versahub up`` does, with SIGINT ignored as such a job has it, and
+stops it at once (while the culler may still be starting).
 """
 
 from __future__ import annotations

@@ -43,7 +43,11 @@ def start_process(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Component:
-    """Start ``argv`` in its own process group, stdout+stderr appended to ``<name>.log``."""
+    """Start ``argv`` in its own process group, stdout+stderr appended to ``<name>.log``.
+
+    SIGINT and SIGQUIT are given back their default action: a shell's background job (cron,
+    ``nohup … &``, CI) starts with them ignored, every child would inherit that, and the hub
+    stops its managed services with SIGINT first."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file = log_dir / f"{name}.log"
     with log_file.open("ab") as log:
@@ -55,8 +59,15 @@ def start_process(
             cwd=cwd,
             env=dict(env) if env is not None else None,
             start_new_session=True,
+            preexec_fn=_default_signals,
         )
     return Component(name=name, process=process, log_file=log_file)
+
+
+def _default_signals() -> None:
+    """In the child, before exec: SIGINT and SIGQUIT back to their default action."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 def http_status(url: str, timeout: float = 2.0) -> int | None:
