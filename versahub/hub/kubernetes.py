@@ -272,6 +272,15 @@ def pod_name_for(owner: str, server_name: str) -> str:
     return f"jupyter-{user_server}"
 
 
+# kube_traits whose KubeSpawner trait and make_pod argument have the same name
+_MAKE_POD_TRAITS = (
+    "port", "image", "image_pull_policy", "uid", "gid", "fs_gid", "privileged",
+    "allow_privilege_escalation", "container_security_context", "pod_security_context",
+    "working_dir", "cpu_limit", "cpu_guarantee", "mem_limit", "mem_guarantee",
+    "automount_service_account_token",
+)  # fmt: skip
+
+
 def pod_manifest(
     plan: RuntimePlan, settings: KubeSettings, pod_name: str, *, volumes_dir: str
 ) -> dict[str, Any]:
@@ -290,30 +299,16 @@ def pod_manifest(
         "app.kubernetes.io/managed-by": "kubespawner",
         **traits["extra_labels"],
     }
+    same_name = {name: traits[name] for name in _MAKE_POD_TRAITS}  # trait = make_pod argument
     pod = make_pod(
         name=pod_name,
         cmd=[*traits["cmd"], f"--port={settings.server_port}"],
-        port=traits["port"],
-        image=traits["image"],
-        image_pull_policy=traits["image_pull_policy"],
-        uid=traits["uid"],
-        gid=traits["gid"],
-        fs_gid=traits["fs_gid"],
-        privileged=traits["privileged"],
-        allow_privilege_escalation=traits["allow_privilege_escalation"],
-        container_security_context=traits["container_security_context"],
-        pod_security_context=traits["pod_security_context"],
         env=traits["environment"],
-        working_dir=traits["working_dir"],
         volumes=list(traits["volumes"].values()),
         volume_mounts=[traits["volume_mounts"][k] for k in sorted(traits["volume_mounts"])],
         labels=labels,
         annotations=traits["extra_annotations"],
-        cpu_limit=traits["cpu_limit"],
-        cpu_guarantee=traits["cpu_guarantee"],
-        mem_limit=traits["mem_limit"],
-        mem_guarantee=traits["mem_guarantee"],
-        automount_service_account_token=traits["automount_service_account_token"],
+        **same_name,
     )
     # the client's serialiser without a client (whose constructor opens an HTTP session)
     manifest: dict[str, Any] = ApiClient.__new__(ApiClient).sanitize_for_serialization(pod)
