@@ -19,6 +19,7 @@ from versahub.errors import InputError, shorten
 from versahub.images.bootstrap import bootstrap
 from versahub.images.builder import ImageBuilder
 from versahub.images.config import ImagesConfig, parse_budget
+from versahub.images.engine import EngineError
 from versahub.images.prune import prune
 from versahub.site.config import load_site
 from versahub.spec import parse_spec
@@ -88,7 +89,10 @@ def build_command(
                 click.echo(f"[{ev['phase']}] {ev['message']}", err=True)
         return last
 
-    last = asyncio.run(run())
+    try:
+        last = asyncio.run(run())
+    except EngineError as err:
+        raise click.ClickException(f"the Docker engine: {err}") from None
     if last.get("phase") != "ready":
         if not as_json:
             click.echo(f"build failed: {last.get('message', 'no result')}", err=True)
@@ -144,7 +148,10 @@ def bootstrap_command(
             raise InputError("upstream_image", f"not an image name: {shorten(upstream_image)}")
         changes["upstream_image"] = upstream_image
     config = base_config(site_file).with_changes(**changes)
-    result = bootstrap(config, lambda msg: click.echo(msg, err=True), force=force)
+    try:
+        result = bootstrap(config, lambda msg: click.echo(msg, err=True), force=force)
+    except EngineError as err:
+        raise click.ClickException(f"the Docker engine: {err}") from None
     state = "built" if result.built else "up to date"
     click.echo(f"{result.image} {state} (recipe {result.recipe}, {result.seconds['total']:.0f} s)")
     return 0
@@ -198,7 +205,10 @@ def prune_command(
     config = base_config(site_file).with_changes(**changes)
     if not config.disk_budget:
         raise InputError("budget", "no disk budget: pass --budget SIZE or set images.disk_budget")
-    report = asyncio.run(prune(config, dry_run=dry_run))
+    try:
+        report = asyncio.run(prune(config, dry_run=dry_run))
+    except EngineError as err:
+        raise click.ClickException(f"the Docker engine: {err}") from None
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
