@@ -42,7 +42,7 @@ from versahub.errors import InputError
 from versahub.images.bootstrap import bootstrap
 from versahub.images.engine import engine_state
 from versahub.images.registry import registry_config
-from versahub.policy.data import render_site_data, write_site_data
+from versahub.policy.data import write_site_data
 from versahub.policy.server import find_opa, opa_command, policy_drift
 from versahub.site.config import Site
 from versahub.site.lti import LTI_KINDS, lti_endpoints
@@ -179,8 +179,7 @@ def _start_until_ok(
 def start_opa(site: Site, paths: HubPaths, echo: Echo) -> Component:
     """Render site data and start the real OPA server; wait for its health check."""
     prepare_state(paths)
-    repo_dir = site.images_config().target_repo_dir
-    write_site_data(render_site_data(site.policy, site.volumes, repo_dir=repo_dir), paths.opa_data)
+    write_site_data(site.policy_data(), paths.opa_data)
     argv = opa_command(POLICY_DIR, paths.opa_data, site.opa_address, opa=find_opa())
     echo(f"• starting OPA on {site.opa_address} (policies: {POLICY_DIR})")
     return _start_until_ok("opa", argv, f"{site.opa_url}/health", 30, paths, echo)

@@ -35,6 +35,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "build_command",
         "Resolve REPO at REF, reuse its image or build it; print image, commit, cache hit.",
     ),
+    "course": (
+        "versahub.cli.course",
+        "course_group",
+        "Courses for LTI launches: environment, shared volume, material.",
+    ),
     "deploy": (
         "versahub.deploy.cli",
         "deploy_command",

@@ -34,7 +34,7 @@ from versahub.errors import EXIT_DENIED
 from versahub.launch.plan import effective_mounts
 from versahub.launch.service import site_summary
 from versahub.policy.client import DEFAULT_OPA_URL, PolicyClient
-from versahub.policy.data import render_site_data, write_site_data
+from versahub.policy.data import write_site_data
 from versahub.policy.decision import UNAVAILABLE_ID, Decision
 from versahub.policy.input import build_input
 from versahub.policy.server import REPO_ROOT, OpaNotFound, OpaProcess, find_opa
@@ -58,9 +58,7 @@ def load_site_for_cli(path: Path | None = None) -> Any:
 
 def site_policy_data(site: Any) -> dict[str, Any]:
     """``data.versahub.site`` for a :class:`versahub.site.Site` (the one seam to site.yaml)."""
-    return render_site_data(
-        site.policy, site.volumes, repo_dir=site.images_config().target_repo_dir
-    )
+    return dict(site.policy_data())
 
 
 def read_spec_source(source: str, *, owner: str, volumes: Collection[str] | None) -> Any:

@@ -24,7 +24,6 @@ import yaml
 from versahub.deploy.kubernetes import OPA_PORT, REGISTRY_PORT, SITE_FILE, STATE_DIR
 from versahub.deploy.kubernetes_settings import DeploySettings
 from versahub.deploy.policies import policy_files
-from versahub.policy.data import render_site_data
 from versahub.site.config import Site, site_from_mapping
 
 REGISTRY_HOST = f"registry:{REGISTRY_PORT}"
@@ -54,8 +53,9 @@ def cluster_site_document(site_data: Mapping[str, Any], settings: DeploySettings
 
 
 def cluster_site(site: Site, settings: DeploySettings) -> Site:
-    """The in-cluster site, validated by the same loader as every other site file."""
-    doc = cluster_site_document(site.data, settings)
+    """The in-cluster site, validated by the same loader as every other site file (as
+    ``site.yaml`` says it: course records are data of the running site, not of the file)."""
+    doc = cluster_site_document(site.without_courses().data, settings)
     return site_from_mapping(doc, path=Path(SITE_FILE), origin="in-cluster site.yaml")
 
 
@@ -71,8 +71,7 @@ def site_yaml_text(cluster: Site, source: str) -> str:
 
 def opa_site_data(cluster: Site) -> dict[str, Any]:
     """``data.versahub.site`` for the in-cluster OPA (as ``versahub up`` renders it)."""
-    repo_dir = cluster.images_config().target_repo_dir
-    return render_site_data(cluster.policy, cluster.volumes, repo_dir=repo_dir)
+    return cluster.policy_data()
 
 
 def policy_sources(policy_dir: Path) -> dict[str, str]:

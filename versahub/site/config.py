@@ -11,7 +11,7 @@ import copy
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -22,6 +22,8 @@ import yaml
 from versahub.errors import InputError, shorten
 from versahub.images.config import ImagesConfig
 from versahub.policy.data import render_site_data
+from versahub.site.course_store import courses_path, read_courses
+from versahub.site.courses import Course, check_against_site, course_volumes, courses_policy_data
 from versahub.site.defaults import DEFAULTS, REPLACE_KEYS
 from versahub.site.lti import check_lti
 from versahub.spec import parse_spec
@@ -96,6 +98,8 @@ class Site:
     # the preconfigured servers, each ``{"id", "title", "description", "spec"}`` with
     # ``spec`` the canonical ServerSpec document (parsed once, when the site is loaded)
     catalogue: tuple[Mapping[str, Any], ...] = ()
+    # the course records (``versahub course``), already merged into ``data["volumes"]``
+    courses: Mapping[str, Course] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -137,6 +141,36 @@ class Site:
     def images_config(self) -> ImagesConfig:
         """The image settings of this site (``images:``, plus ``registry:`` when enabled)."""
         return images_config(self.data)
+
+    @property
+    def courses_file(self) -> Path:
+        """Where ``versahub course`` keeps the course records of this site."""
+        return courses_path(self.state_dir)
+
+    def with_courses(self, courses: Mapping[str, Course]) -> Site:
+        """This site with ``courses`` merged: each course's volume joins the catalogue."""
+        base = {k: v for k, v in self.data["volumes"].items() if k not in self._course_volumes}
+        check_against_site(courses.values(), base)
+        data = {**self.data, "volumes": {**base, **course_volumes(courses.values())}}
+        return replace(self, data=data, courses=dict(courses))
+
+    @property
+    def _course_volumes(self) -> set[str]:
+        return {c.volume for c in self.courses.values()}
+
+    def without_courses(self) -> Site:
+        """This site as ``site.yaml`` alone says (no course volume)."""
+        base = {k: v for k, v in self.data["volumes"].items() if k not in self._course_volumes}
+        return replace(self, data={**self.data, "volumes": base}, courses={})
+
+    def policy_data(self) -> dict[str, Any]:
+        """OPA's ``data.versahub.site`` for this site: its policy settings, its volumes
+        (course volumes included), the repository folder no volume may cover
+        (``images.target_repo_dir``) and the courses' trusted servers."""
+        repo_dir = self.images_config().target_repo_dir
+        doc = render_site_data(self.policy, self.volumes, repo_dir=repo_dir)
+        doc["courses"] = courses_policy_data(self.courses.values())
+        return doc
 
     @property
     def state_dir(self) -> Path:
@@ -317,4 +351,5 @@ def load_site(path: str | Path) -> Site:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise InputError(origin, f"not valid YAML{where}") from None
-    return site_from_mapping(raw, path=file.resolve(), origin=origin)
+    site = site_from_mapping(raw, path=file.resolve(), origin=origin)
+    return site.with_courses(read_courses(site.courses_file))

@@ -18,7 +18,7 @@ decision := {
 } else := {
 	"allowed": count(deny) == 0,
 	"deny": lib.sorted_findings(deny),
-	"warn": lib.sorted_findings(warn),
+	"warn": lib.sorted_findings(shown_warn),
 }
 
 # Marks this file as loaded in full: see integrity.rego (policy-incomplete).

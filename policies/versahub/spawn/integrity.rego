@@ -7,7 +7,7 @@ import data.versahub.lib
 # compile, with its last rules missing) is noticed and the decision is denied instead of
 # silently losing deny rules. Add a file here when you add one to the package.
 expected_concerns := {
-	"collaborators", "credentials", "image", "input", "network", "origin",
+	"collaborators", "course", "credentials", "image", "input", "network", "origin",
 	"public", "repo", "resources", "site", "storage", "decision",
 }
 

@@ -13,7 +13,7 @@ test_missing_end_marker_denies if {
 	d := spawn.decision with input as base_input
 		with data.versahub.site as site
 		with spawn.concerns as {
-			"collaborators", "credentials", "image", "input", "network",
+			"collaborators", "course", "credentials", "image", "input", "network",
 			"origin", "public", "repo", "resources", "site", "decision",
 		}
 	d.allowed == false
