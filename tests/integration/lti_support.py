@@ -13,10 +13,14 @@ auto-submitted form would.
 from __future__ import annotations
 
 import base64
+import functools
 import json
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -184,7 +188,7 @@ class Platform:
         launch.set_resource_link_claim("resource-1", title="Notebook 1")
         launch.set_launch_context_claim(context_id, context_title="Data Science 101",
                                         context_label="DS101")  # fmt: skip
-        launch.set_custom_parameters_claim(custom or {"course": "ds101"})
+        launch.set_custom_parameters_claim({"course": "ds101"} if custom is None else custom)
         if extra:
             launch.set_extra_claims(extra)
         launch.set_id_token_expiration(expiration)
@@ -224,3 +228,91 @@ def tamper(id_token: str, **changes: Any) -> str:
     claims.update(changes)
     raw = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
     return f"{header}.{raw}.{signature}"
+
+
+# -- courses ------------------------------------------------------------------------------------
+def course_cli(site_file: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    """``versahub course …`` as an operator runs it next to the running hub."""
+    return subprocess.run(
+        [sys.executable, "-m", "versahub", "course", *args, "--site", str(site_file)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def environment_file(folder: Path, repo: str, commit: str, **fields: Any) -> Path:
+    """A course environment spec file: a cached image's repository at a commit."""
+    path = folder / "environment.yaml"
+    path.write_text(json.dumps({"repo": repo, "ref": commit, "internet": True, **fields}))
+    return path
+
+
+class MaterialRepo:
+    """A git repository of course material served over git's smart HTTP protocol (``git
+    http-backend``, so shallow clones work as nbgitpuller makes them) on ``host`` (the
+    address the hub's servers reach the host at)."""
+
+    def __init__(self, root: Path, host: str, files: dict[str, str]) -> None:
+        work = root / "material-work"
+        work.mkdir(parents=True)
+        for name, text in files.items():
+            (work / name).write_text(text)
+        git = ["git", "-c", "user.name=Teacher", "-c", "user.email=t@example.org"]
+        subprocess.run([*git, "init", "-q", "-b", "main", str(work)], check=True)
+        subprocess.run([*git, "-C", str(work), "add", "."], check=True)
+        subprocess.run([*git, "-C", str(work), "commit", "-q", "-m", "material"], check=True)
+        served = root / "served"
+        bare = served / "material.git"
+        subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+        handler = functools.partial(_GitBackend, str(served))
+        self.server = ThreadingHTTPServer((host, 0), handler)
+        self.url = f"http://{host}:{self.server.server_address[1]}/material.git"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _GitBackend(BaseHTTPRequestHandler):
+    """Runs ``git http-backend`` (a CGI program) for each request."""
+
+    def __init__(self, root: str, *args: Any, **kwargs: Any) -> None:
+        self.root = root
+        super().__init__(*args, **kwargs)
+
+    def _cgi(self) -> None:
+        path, _, query = self.path.partition("?")
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        env = {
+            "GIT_PROJECT_ROOT": self.root, "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": path,
+            "QUERY_STRING": query, "REQUEST_METHOD": self.command,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": self.client_address[0],
+            "PATH": "/usr/bin:/bin",
+        }  # fmt: skip
+        if self.headers.get("Git-Protocol"):
+            env["GIT_PROTOCOL"] = self.headers["Git-Protocol"]
+        out = subprocess.run(["git", "http-backend"], input=body, env=env,
+                             capture_output=True, check=False).stdout  # fmt: skip
+        head, _, payload = out.partition(b"\r\n\r\n")
+        status = 200
+        headers = []
+        for line in head.decode("latin-1").split("\r\n"):
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = int(value.split()[0])
+            elif name:
+                headers.append((name, value.strip()))
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = _cgi
+
+    def log_message(self, *args: Any) -> None:
+        pass

@@ -37,10 +37,13 @@ from lti_support import (
     Attempt,
     JwksServer,
     Platform,
+    course_cli,
+    environment_file,
     rsa_pair,
     tamper,
 )
 from site_support import SiteUnderTest
+from spawn_support import COMMIT, REPO, seed_cached_image
 
 pytestmark = [pytest.mark.integration, pytest.mark.lti, pytest.mark.slow]
 
@@ -61,6 +64,16 @@ def admin_token(site: SiteUnderTest, session: requests.Session, name: str) -> st
     )
     assert r.status_code == 201, (r.status_code, r.text)
     return str(r.json()["token"])
+
+
+def course_ds101(site: SiteUnderTest) -> None:
+    """The course every good launch of these tests names (created as an operator does,
+    with the hub running); its environment is a cached image."""
+    seed_cached_image(REPO, COMMIT)
+    env = environment_file(site.root, REPO, COMMIT)
+    done = course_cli(site.site_file, "create", "ds101", "--title", "Data Science 101",
+                      "--environment", str(env))  # fmt: skip
+    assert done.returncode == 0, done.stderr
 
 
 def refusals(site: SiteUnderTest, version: str) -> list[str]:
@@ -119,6 +132,7 @@ def lti13(
     }
     site.start()
     try:
+        course_ds101(site)
         ops = login13(site, platforms["moodle"], "ops", [INSTRUCTOR])
         assert ops.logged_in(), site.tail()
         site.token = admin_token(site, ops.session, "ops")
@@ -164,6 +178,9 @@ def test_lti13_login_of_two_platforms(lti13: Any, platform: str, user: str, role
     assert state[RESOURCE_LINK]["id"] == "resource-1"
     assert state[CUSTOM] == {"course": "ds101", "platform": platform}
     assert state[DEPLOYMENT] == platforms[platform].deployment_id
+    role = "teacher" if role == INSTRUCTOR else "student"
+    assert state["versahub_course"] == {"id": "ds101", "role": role}
+    assert site.api("GET", f"/users/{user}").json()["groups"] == [f"ds101-{role}s"]
 
 
 def test_lti13_claims_are_encrypted_with_the_key_versahub_up_made(lti13: Any) -> None:
@@ -342,6 +359,7 @@ def lti11(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteUnderTest]:
     }
     site.start()
     try:
+        course_ds101(site)
         session = requests.Session()
         r = launch11(site, session, "ops11")
         assert r.status_code == 302, (r.status_code, r.text[:1000], site.tail())
@@ -388,7 +406,12 @@ def test_lti11_login(lti11: SiteUnderTest) -> None:
     r = launch11(site, session, "s-lti11")
     assert r.status_code == 302, (r.status_code, r.text[:1000])
     assert any(c.name == "jupyterhub-hub-login" for c in session.cookies)
-    state = site.api("GET", "/users/s-lti11").json()["auth_state"]
+    # the course launch lands in the course server, the role in the course's group
+    assert r.headers["Location"] == "/hub/spawn-pending/s-lti11/ds101"
+    model = site.api("GET", "/users/s-lti11").json()
+    assert model["groups"] == ["ds101-students"]
+    assert "ds101" in model["servers"]
+    state = model["auth_state"]
     assert state["roles"] == "Learner"
     assert state["context_id"] == "course-11"
     assert state["resource_link_id"] == "resource-11"
@@ -432,6 +455,8 @@ def test_lti11_replayed_nonce_is_refused(lti11: SiteUnderTest) -> None:
             "lti_version": "LTI-1p0",
             "resource_link_id": "resource-11",
             "user_id": "s-lti11",
+            "roles": "Learner",
+            "custom_course": "ds101",
         },
     )
     data = consumer.generate_launch_data()
@@ -440,6 +465,44 @@ def test_lti11_replayed_nonce_is_refused(lti11: SiteUnderTest) -> None:
     thief = requests.Session()
     r = launch11(site, thief, "", data=data)
     assert_refused(site, r, "1.1", session=thief, user=None, before=before, reason="already used")
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        pytest.param({"custom_course": "nope"}, "'nope' is not a course of this hub", id="unknown"),
+        pytest.param({"custom_course": ""}, "the launch names no course", id="none"),
+        pytest.param({"roles": "Observer"}, "no teaching or learning role", id="no-role"),
+    ],
+)
+def test_lti11_launch_without_a_usable_course_is_refused(
+    lti11: SiteUnderTest, params: dict[str, str], reason: str
+) -> None:
+    from lti import ToolConsumer
+
+    site = lti11
+    consumer = ToolConsumer(
+        consumer_key="moodle-key",
+        consumer_secret=CONSUMER_SECRET,
+        launch_url=f"{site.url}/hub/lti/launch",
+        params={
+            "lti_message_type": "basic-lti-launch-request",
+            "lti_version": "LTI-1p0",
+            "resource_link_id": "resource-11",
+            "user_id": "s-lti11-nocourse",
+            "roles": "Learner",
+            "context_id": "course-11",
+            "custom_course": "ds101",
+            **params,
+        },
+    )
+    session = requests.Session()
+    before = len(refusals(site, "1.1"))
+    r = launch11(site, session, "", data=consumer.generate_launch_data())
+    assert_refused(
+        site, r, "1.1", session=session, user="s-lti11-nocourse", before=before, reason=reason
+    )
+    assert site.containers(owner="s-lti11-nocourse") == []
 
 
 def test_lti11_account_not_allowed_is_refused(lti11: SiteUnderTest) -> None:

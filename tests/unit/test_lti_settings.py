@@ -86,6 +86,7 @@ def test_two_platforms_golden(tmp_path: Path) -> None:
     assert settings["Authenticator"] == {
         "admin_users": {"2"},
         "enable_auth_state": True,
+        "manage_groups": True,
         "allow_all": True,
     }
     assert settings["CryptKeeper"] == {"keys": ["ab" * 32]}
@@ -102,6 +103,18 @@ def test_two_platforms_golden(tmp_path: Path) -> None:
         "deployment_ids": ["1"],
     }
     assert "DummyAuthenticator" not in settings
+
+
+def test_site_groups_go_to_the_authenticator_not_load_groups(tmp_path: Path) -> None:
+    """With manage_groups JupyterHub refuses load_groups at start: the site's groups
+    reach the authenticator instead, which applies them at each launch."""
+    doc = lti13_doc(platform("moodle"))
+    doc["hub"]["groups"] = {"staff": ["2", "ops"]}
+    settings = hub_settings(site_from_mapping(doc), paths=HubPaths(tmp_path),
+                            demo_password=None, chp="chp", crypt_key="ab" * 32)  # fmt: skip
+    assert "load_groups" not in settings["JupyterHub"]
+    assert settings["Authenticator"]["manage_groups"] is True
+    assert settings["VersaHubLTI13Authenticator"]["site_groups"] == {"staff": ["2", "ops"]}
 
 
 def test_loopback_http_keeps_the_browsers_cookie_default(tmp_path: Path) -> None:

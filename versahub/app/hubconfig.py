@@ -157,6 +157,8 @@ def hub_settings(
         settings["JupyterHub"]["authenticator_class"] = auth["class"]
         _allow_rule(settings["Authenticator"], auth)
     elif auth["kind"] in LTI_KINDS:
+        # groups are the authenticator's (course groups at each launch, site.yaml's too)
+        settings["JupyterHub"].pop("load_groups", None)
         settings = merge_settings(
             settings, lti_settings(site, consumers=lti11_consumers, crypt_key=crypt_key)
         )
@@ -181,8 +183,11 @@ def lti_settings(
 
     - the authenticator (``versahub.hub.lti``), its platforms or consumers, its username
       key, and the URL scheme of ``hub.url`` (not guessed from forwarded headers);
-    - ``auth_state`` on: the LTI claims (roles, context, resource link, custom) are kept,
-      encrypted with ``crypt_key``, for the course mapping to come;
+    - ``auth_state`` on: the LTI claims (roles, context, resource link, custom) and the
+      launch's course and role are kept, encrypted with ``crypt_key``;
+    - ``manage_groups`` on: each launch sets the user's course groups (``<course>-teachers``
+      or ``<course>-students``) through JupyterHub, plus the groups site.yaml lists
+      (``site_groups``; JupyterHub then loads no groups itself);
     - the site's allow rule (``allow_all`` or ``allowed_users``; admins are always in);
     - cookies a cross-site launch needs: on https, ``SameSite=None; Secure`` for the hub's
       cookies (login, session, XSRF, the LTI 1.3 state and nonce), which an LMS's form post
@@ -195,14 +200,18 @@ def lti_settings(
     section = lti_section(auth)
     cls = LTI_CLASS[kind]
     scheme = urlsplit(site.hub_url).scheme
-    own: dict[str, Any] = {"username_key": section["username_key"], "uri_scheme": scheme}
+    own: dict[str, Any] = {
+        "username_key": section["username_key"],
+        "uri_scheme": scheme,
+        "site_groups": {g: list(users) for g, users in sorted(site.data["hub"]["groups"].items())},
+    }
     if kind == "lti13":
         own["platforms"] = platforms(auth)
         own["tool_name"] = site.name
     else:
         own["consumers"] = dict(consumers or {})
         own["config_title"] = site.name
-    authenticator: dict[str, Any] = {"enable_auth_state": True}
+    authenticator: dict[str, Any] = {"enable_auth_state": True, "manage_groups": True}
     _allow_rule(authenticator, auth)
     tornado: dict[str, Any] = {
         "headers": {

@@ -20,8 +20,12 @@ timestamp window, nonce cache) and only logs refusals.
 Every refusal answers JupyterHub's error page with a sentence saying what was wrong (no
 traceback), creates no user (it happens before ``login_user``/``auth_to_user``) and logs
 one line ``LTI 1.x login refused: <reason> (…identifiers…)`` — never a token, signature
-or secret. The LTI claims (roles, context, resource link, custom) stay in ``auth_state``
-for the course mapping to come (issue 13).
+or secret. The LTI claims (roles, context, resource link, custom) stay in ``auth_state``.
+
+Both name a course (``versahub.hub.courses``): ``authenticate`` refuses a launch without
+a live course or a role before any account exists, and sets the user's course groups
+through JupyterHub's ``manage_groups``; the launch handler then starts the course server
+through the launch service and sends the browser to its progress page.
 
 This module must never relax a check of the stock classes: each override calls the stock
 validator and adds checks.
@@ -55,8 +59,12 @@ from tornado.httputil import url_concat
 from tornado.web import HTTPError
 from traitlets import Dict, Int, List
 
+from versahub.hub.courses import CourseClaims, CourseRefused, course_login, launch_course
+
 DEPLOYMENT_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/deployment_id"
 ROLES_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/roles"
+CUSTOM_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/custom"
+CONTEXT_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/context"
 HELP = "Launch again from your course page; if it keeps failing, tell the site's operators."
 
 
@@ -107,6 +115,46 @@ class NonceLedger:
                 return False  # full of live nonces: refuse rather than forget one
             self._seen[(issuer, nonce)] = now + self.ttl
             return True
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def course_claims13(token: dict[str, Any]) -> CourseClaims:
+    """What a verified LTI 1.3 id_token says about the course (hostile shapes ignored)."""
+    roles = token.get(ROLES_CLAIM)
+    return CourseClaims(
+        named=_text(_mapping(token.get(CUSTOM_CLAIM)).get("course")),
+        platform=_text(token.get("iss")),
+        context_id=_text(_mapping(token.get(CONTEXT_CLAIM)).get("id")),
+        roles=tuple(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else (),
+    )
+
+
+def course_claims11(args: dict[str, Any]) -> CourseClaims:
+    """What a verified LTI 1.1 launch says about the course."""
+    roles = _text(args.get("roles")) or ""
+    return CourseClaims(
+        named=_text(args.get("custom_course")),
+        platform=_text(args.get("oauth_consumer_key")),
+        context_id=_text(args.get("context_id")),
+        roles=tuple(r.strip() for r in roles.split(",") if r.strip()),
+    )
+
+
+async def open_course(handler: Any, user: Any) -> str:
+    """Where the browser goes after a course launch's login: its course server."""
+    try:
+        return await launch_course(handler, user)
+    except HTTPError as err:
+        message = err.log_message or err.reason or "the course server could not start"
+        handler.log.warning("course launch of %s refused: %s", user.name, message)
+        raise refusal_page(err.status_code, f"The course server cannot start: {message}") from None
 
 
 def claimed(id_token: str | None) -> dict[str, Any]:
@@ -224,7 +272,7 @@ class VersaHubLTI13CallbackHandler(LTI13CallbackHandler):
                 raise Refused("this account may not use the hub (not in allowed_users)", 403)
         except Refused as err:
             authenticator.refuse(self, "launch", err, args)
-        await self.redirect_to_next_url(user)
+        self.redirect(await open_course(self, user))
 
     def decode_and_validate_launch_request(self) -> dict[str, Any]:
         """The stock checks, against the platform the login initiation chose."""
@@ -281,7 +329,24 @@ class VersaHubLTI13Authenticator(LTI13Authenticator):
         than the validator's ``max_age`` (600 s) plus its ``time_leeway``.""",
     )
 
+    site_groups = Dict(
+        config=True,
+        help="""The groups ``site.yaml`` lists (``hub.groups``: group → user names). With
+        ``manage_groups`` JupyterHub loads no groups itself, so each login applies these
+        besides the course groups of the launch.""",
+    )
+
     _nonces: NonceLedger | None = None
+
+    async def authenticate(self, handler: Any, data: dict | None = None) -> dict[str, Any]:
+        """The stock model plus the course, role and groups of the launch (refused when it
+        names no live course or no role: nothing is created)."""
+        model = await super().authenticate(handler, data)
+        try:
+            return await course_login(handler, model, course_claims13(data or {}),
+                                      self.site_groups)  # fmt: skip
+        except CourseRefused as err:
+            raise Refused(err.reason, err.status) from None
 
     @property
     def nonces(self) -> NonceLedger:
@@ -332,8 +397,8 @@ class VersaHubLTI13Authenticator(LTI13Authenticator):
 
 class VersaHubLTI11AuthenticateHandler(LTI11AuthenticateHandler):
     """The stock LTI 1.1 launch, plus: an account outside ``allowed_users`` gets an error
-    page (the stock handler redirects as if it had logged in), and ``custom_next`` may only
-    be a path of this site (the stock handler redirects to any URL it names)."""
+    page (the stock handler redirects as if it had logged in), and the browser goes to the
+    course server (the stock handler follows ``custom_next`` to any URL it names)."""
 
     async def post(self) -> None:
         user = await self.login_user()
@@ -341,15 +406,17 @@ class VersaHubLTI11AuthenticateHandler(LTI11AuthenticateHandler):
             self.authenticator.refuse(
                 self, "this account may not use the hub (not in allowed_users)", 403
             )
-        next_url = self.get_next_url(user)
-        wanted = self.get_body_argument("custom_next", "")
-        if wanted.startswith("/") and not wanted.startswith("//") and "\\" not in wanted:
-            next_url = wanted
-        self.redirect(next_url)
+        self.redirect(await open_course(self, user))
 
 
 class VersaHubLTI11Authenticator(LTI11Authenticator):
-    """The stock LTI 1.1 login; a refusal is logged in one line before its error page."""
+    """The stock LTI 1.1 login, naming a course; a refusal is logged in one line before
+    its error page."""
+
+    site_groups = Dict(
+        config=True,
+        help="""The groups ``site.yaml`` lists (``hub.groups``); see the LTI 1.3 class.""",
+    )
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
         return [
@@ -359,9 +426,16 @@ class VersaHubLTI11Authenticator(LTI11Authenticator):
 
     async def authenticate(self, handler: Any, data: dict | None = None) -> dict | None:
         try:
-            return await super().authenticate(handler, data)
+            model = await super().authenticate(handler, data)
         except HTTPError as err:
             self.refuse(handler, err.get_message() or err.reason or "bad request", err.status_code)
+        if model is None:
+            return None
+        args = convert_request_to_dict(handler.request.arguments)
+        try:
+            return await course_login(handler, model, course_claims11(args), self.site_groups)
+        except CourseRefused as err:
+            self.refuse(handler, err.reason, err.status)
         return None  # not reached: refuse raises
 
     def refuse(self, handler: Any, reason: str, status: int) -> None:

@@ -7,9 +7,9 @@ steps 1 and 2 are replaced by that image:
    the cache folder (outside the work tree), so a second run does not download Debian again;
 2. ``docker import`` of that tarball as ``versahub/rootfs:<suite>-<digest>``;
 3. ``docker buildx build`` of a small Dockerfile on top of it: python3, a venv with
-   ``jupyterhub==<hub version>``, JupyterLab and jupyter-collaboration, user jovyan (uid 1000),
-   and the site CA bundle (``COPY`` + ``update-ca-certificates``, with ``PIP_CERT``,
-   ``REQUESTS_CA_BUNDLE`` and ``SSL_CERT_FILE`` set).
+   ``jupyterhub==<hub version>``, JupyterLab, jupyter-collaboration and nbgitpuller, user
+   jovyan (uid 1000), and the site CA bundle (``COPY`` + ``update-ca-certificates``, with
+   ``PIP_CERT``, ``REQUESTS_CA_BUNDLE`` and ``SSL_CERT_FILE`` set).
 
 The image carries the label ``org.versahub.recipe`` = a hash of everything that went into it
 (Dockerfile, certificates, root filesystem); when the label matches, nothing is rebuilt.

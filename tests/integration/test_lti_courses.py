@@ -1,0 +1,252 @@
+"""Course launches from an LMS into a real hub started as ``versahub up`` starts it.
+
+An independent LTI 1.3 platform (``lti1p3platform``) launches a Learner and an Instructor
+into the course ``ds101``, which an operator created with ``versahub course create`` while
+the hub was running (no restart). Each lands in their running course server — the
+course's environment as the named server ``ds101`` — with the course volume read-write
+for the teacher and read-only for the student (checked from inside the containers), the
+course groups set through JupyterHub, no risk dialog (the course's own servers are trusted
+through OPA's data) and the material pulled by nbgitpuller from a git server into
+``~/ds101/material``. A spec the student changes is judged like any other; unknown,
+archived or unnamed courses and launches without a role are refused before any account
+exists.
+"""
+
+from __future__ import annotations
+
+import html
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from lti_support import (
+    INSTRUCTOR,
+    LEARNER,
+    Attempt,
+    JwksServer,
+    MaterialRepo,
+    Platform,
+    course_cli,
+    environment_file,
+)
+from site_support import SiteUnderTest, docker0_available, wait_for
+from spawn_support import COMMIT, REPO, seed_cached_image
+
+from versahub.images.engine import docker_cli
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.lti,
+    pytest.mark.slow,
+    pytest.mark.skipif(not docker0_available(), reason="needs the Docker engine (docker0)"),
+]
+
+LESSON = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'
+
+
+class Classroom:
+    def __init__(self, site: SiteUnderTest, platform: Platform, material: MaterialRepo) -> None:
+        self.site = site
+        self.platform = platform
+        self.material = material
+
+    def course(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return course_cli(self.site.site_file, *args)
+
+    def launch(
+        self, user: str, roles: list[str], *, custom: dict[str, str] | None = None,
+        context_id: str = "lms-course-1",
+    ) -> tuple[Attempt, requests.Response]:  # fmt: skip
+        attempt = Attempt(self.site.url)
+        r = attempt.initiate(self.platform.login_initiation_url(user))
+        assert r.status_code == 302, (r.status_code, r.text[:500])
+        form = self.platform.id_token(
+            attempt.auth_request,
+            user_id=user,
+            roles=roles,
+            context_id=context_id,
+            custom={"course": "ds101"} if custom is None else custom,
+        )
+        return attempt, attempt.callback(form)
+
+    def ready(self, user: str, server: str) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            model = self.site.api("GET", f"/users/{user}").json()
+            entry = (model.get("servers") or {}).get(server)
+            return model if entry and entry.get("ready") else None
+
+        return wait_for(check, 180, f"{user}/{server} ready", interval=0.5)
+
+    def container(self, user: str, server: str) -> str:
+        ids = self.site.containers(running_only=True, owner=user, server=server)
+        assert len(ids) == 1, ids
+        return ids[0]
+
+    def sh(self, container: str, script: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [docker_cli(), "exec", "-u", "1000", container, "sh", "-c", script],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Classroom]:
+    root = tmp_path_factory.mktemp("courses")
+    seed_cached_image(REPO, COMMIT)
+    site = SiteUnderTest(root)
+    jwks = JwksServer()
+    platform = Platform("moodle", jwks, "moodle-client-7", "7", site.url)
+    material = MaterialRepo(root, site.hub_ip, {"lesson1.ipynb": LESSON, "README.md": "Week 1\n"})
+    site.doc = {
+        "hub": {
+            "admin_users": ["ops"],
+            "auth": {
+                "kind": "lti13",
+                "allow_all": True,
+                "lti13": {"platforms": [platform.site_entry()]},
+            },
+        },
+    }
+    site.start()
+    room = Classroom(site, platform, material)
+    try:
+        # created while the hub runs: no restart
+        env = environment_file(root, REPO, COMMIT)
+        done = room.course("create", "ds101", "--title", "Data Science 101",
+                           "--environment", str(env), "--material", material.url,
+                           "--ref", "main")  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "custom parameters            course=ds101" in done.stdout
+        attempt, r = room.launch("ops", [INSTRUCTOR])
+        assert r.status_code == 302, (r.status_code, html.unescape(r.text)[:2000], site.tail())
+        session = attempt.session
+        session.get(f"{site.url}/hub/home", timeout=20)
+        xsrf = session.cookies.get("_xsrf", path="/hub/") or ""
+        tok = session.post(f"{site.url}/hub/api/users/ops/tokens", json={"note": "tests"},
+                           headers={"X-XSRFToken": xsrf}, timeout=20)  # fmt: skip
+        assert tok.status_code == 201, tok.text
+        site.token = tok.json()["token"]
+        yield room
+    finally:
+        site.stop()
+        material.stop()
+        jwks.stop()
+
+
+def pull_material(room: Classroom, session: requests.Session, user: str) -> None:
+    """Open the course server as the browser would (progress page → server → its default
+    URL, nbgitpuller's page) and run the pull that page's script starts."""
+    r = session.get(f"{room.site.url}/hub/spawn-pending/{user}/ds101", timeout=60)
+    assert r.status_code == 200, (r.status_code, r.url)
+    assert "/git-pull" in r.url, r.url  # the course server opens nbgitpuller's page
+    api = r.url.replace("/git-pull?", "/git-pull/api?", 1)
+    pulled = session.get(api, timeout=120)
+    assert pulled.status_code == 200, pulled.text[:500]
+    assert "error" not in pulled.text.lower().split("data:")[-1], pulled.text[-1000:]
+
+
+def test_learner_and_instructor_land_in_their_course_server(classroom: Classroom) -> None:
+    room = classroom
+    teacher, r = room.launch("t-grace", [INSTRUCTOR])
+    assert r.status_code == 302, (r.status_code, html.unescape(r.text)[:2000])
+    # no risk dialog: straight to the server's progress page
+    assert urlsplit(r.headers["Location"]).path == "/hub/spawn-pending/t-grace/ds101"
+    student, r = room.launch("s-ada", [LEARNER])
+    assert r.status_code == 302, (r.status_code, html.unescape(r.text)[:2000])
+    assert urlsplit(r.headers["Location"]).path == "/hub/spawn-pending/s-ada/ds101"
+
+    for user, group in (("t-grace", "ds101-teachers"), ("s-ada", "ds101-students")):
+        model = room.ready(user, "ds101")
+        assert model["groups"] == [group]
+        state = room.site.api("GET", f"/users/{user}").json()["auth_state"]
+        assert state["versahub_course"] == {"id": "ds101", "role": group.split("-")[1][:-1]}
+
+    t_box, s_box = room.container("t-grace", "ds101"), room.container("s-ada", "ds101")
+    wrote = room.sh(t_box, "echo notes > ~/course/week1.txt && cat ~/course/week1.txt")
+    assert wrote.returncode == 0 and wrote.stdout == "notes\n", wrote
+    read = room.sh(s_box, "cat ~/course/week1.txt")
+    assert read.returncode == 0 and read.stdout == "notes\n", read
+    denied = room.sh(s_box, "echo x > ~/course/student.txt")
+    assert denied.returncode != 0 and "Read-only file system" in denied.stderr, denied
+
+    pull_material(room, teacher.session, "t-grace")
+    pull_material(room, student.session, "s-ada")
+    for box in (t_box, s_box):
+        listed = room.sh(box, "ls ~/ds101/material")
+        assert listed.returncode == 0 and listed.stdout.split() == ["README.md", "lesson1.ipynb"]
+
+
+def test_a_changed_course_spec_is_judged_like_any_other(classroom: Classroom) -> None:
+    room = classroom
+    _, r = room.launch("s-lin", [LEARNER])
+    assert r.status_code == 302
+    room.ready("s-lin", "ds101")
+    token = room.site.user_token("s-lin")
+    spec = room.site.api("GET", "/users/s-lin").json()["servers"]["ds101"]["user_options"]["spec"]
+    same = room.site.api("POST", "/versahub/check", token=token, json={"spec": spec}).json()
+    assert same["decision"]["allowed"] and same["decision"]["warn"] == [], same
+    changed = {**spec, "resources": {**spec["resources"], "memory": "1G"}}
+    other = room.site.api("POST", "/versahub/check", token=token, json={"spec": changed}).json()
+    assert "internet-egress" in {f["id"] for f in other["decision"]["warn"]}, other
+
+
+@pytest.mark.parametrize(
+    ("custom", "roles", "status", "reason"),
+    [
+        pytest.param({"course": "nope"}, [LEARNER], 400, "'nope' is not a course of this hub",
+                     id="unknown-course"),
+        pytest.param({}, [LEARNER], 400, "the launch names no course", id="no-course"),
+        pytest.param({"course": "ds101"}, ["http://purl.imsglobal.org/vocab/lis/v2/membership#Mentor"],
+                     403, "carries no teaching or learning role", id="no-role"),
+    ],
+)  # fmt: skip
+def test_launch_without_a_usable_course_is_refused(
+    classroom: Classroom, custom: dict[str, str], roles: list[str], status: int, reason: str
+) -> None:
+    room = classroom
+    user = f"s-refused-{len(custom)}-{len(roles[0])}"
+    attempt, r = room.launch(user, roles, custom=custom, context_id="unbound")
+    page = html.unescape(r.text)
+    assert r.status_code == status, (r.status_code, page[:1500])
+    assert "LTI 1.3 launch refused" in page and reason in page, page[:1500]
+    assert not attempt.logged_in()
+    assert room.site.api("GET", f"/users/{user}").status_code == 404
+    assert room.site.containers(owner=user) == []
+    assert any("LTI 1.3 login refused" in line and reason in line
+               for line in room.site.tail(10**6).splitlines())  # fmt: skip
+
+
+def test_archived_course_is_refused(classroom: Classroom) -> None:
+    room = classroom
+    env = environment_file(room.site.root, REPO, COMMIT)
+    made = room.course("create", "old-course", "--title", "Old", "--environment", str(env))
+    assert made.returncode == 0, made.stderr
+    assert room.course("archive", "old-course").returncode == 0
+    _, r = room.launch("s-late", [LEARNER], custom={"course": "old-course"})
+    assert r.status_code == 400 and "'old-course' is archived" in html.unescape(r.text)
+    assert room.site.api("GET", "/users/s-late").status_code == 404
+
+
+def test_lms_context_bound_to_a_course_and_groups_of_two_courses(classroom: Classroom) -> None:
+    """A launch with no custom parameter finds its course by the LMS context; a person in
+    two courses keeps both courses' groups."""
+    room = classroom
+    env = environment_file(room.site.root, REPO, COMMIT)
+    made = room.course("create", "ds102", "--title", "Data Science 102", "--environment",
+                       str(env), "--lti-context", room.platform.issuer, "lms-ds102")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    _, r = room.launch("s-ada", [INSTRUCTOR], custom={}, context_id="lms-ds102")
+    assert r.status_code == 302, html.unescape(r.text)[:1500]
+    assert urlsplit(r.headers["Location"]).path == "/hub/spawn-pending/s-ada/ds102"
+    model = room.ready("s-ada", "ds102")
+    assert model["groups"] == ["ds101-students", "ds102-teachers"]
+    box = room.container("s-ada", "ds102")
+    assert room.sh(box, "touch ~/course/ok").returncode == 0
