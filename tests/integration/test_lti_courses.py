@@ -15,6 +15,7 @@ exists.
 from __future__ import annotations
 
 import html
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -50,6 +51,28 @@ pytestmark = [
 ]
 
 LESSON = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'
+
+
+def nbgrader_cell(source: str, **meta: Any) -> dict[str, Any]:
+    """A code cell with nbgrader's metadata (``grade_id`` and the flags given)."""
+    flags = {"schema_version": 3, "locked": False, "solution": False, "grade": False,
+             "task": False, **meta}  # fmt: skip
+    return {"cell_type": "code", "execution_count": None, "outputs": [], "source": source,
+            "metadata": {"nbgrader": flags}, "id": meta["grade_id"]}  # fmt: skip
+
+
+# An assignment with one answer (autograded by one test worth 1 point).
+PS1 = json.dumps({
+    "cells": [
+        nbgrader_cell("### BEGIN SOLUTION\nx = 42\n### END SOLUTION",
+                      solution=True, grade_id="answer"),
+        nbgrader_cell("assert x == 42", grade=True, locked=True, points=1,
+                      grade_id="check"),
+    ],
+    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                "language": "python"}},
+    "nbformat": 4, "nbformat_minor": 5,
+})  # fmt: skip
 
 
 class Classroom:
@@ -90,11 +113,20 @@ class Classroom:
         assert len(ids) == 1, ids
         return ids[0]
 
-    def sh(self, container: str, script: str) -> subprocess.CompletedProcess[str]:
+    def sh(
+        self, container: str, script: str, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """``script`` in ``container`` as the notebook user (uid 1000), in its home."""
         return subprocess.run(
-            [docker_cli(), "exec", "-u", "1000", container, "sh", "-c", script],
-            capture_output=True, text=True, timeout=60, check=False,
+            [docker_cli(), "exec", "-i", "-u", "1000", "-w", "/home/jovyan", container,
+             "bash", "-lc", script],
+            input=stdin, capture_output=True, text=True, timeout=180, check=False,
         )  # fmt: skip
+
+    def ok(self, container: str, script: str, stdin: str | None = None) -> str:
+        done = self.sh(container, script, stdin)
+        assert done.returncode == 0, (script, done.stdout[-2000:], done.stderr[-3000:])
+        return done.stdout
 
 
 @pytest.fixture(scope="module")
@@ -250,3 +282,57 @@ def test_lms_context_bound_to_a_course_and_groups_of_two_courses(classroom: Clas
     assert model["groups"] == ["ds101-students", "ds102-teachers"]
     box = room.container("s-ada", "ds102")
     assert room.sh(box, "touch ~/course/ok").returncode == 0
+
+
+def test_nbgrader_round_trip_keeps_students_apart(classroom: Classroom) -> None:
+    """release → fetch → submit → collect → autograde → feedback, teachers and students in
+    their own containers; a student cannot read another's submission or feedback, and a
+    submission made under another student's name is not collected as theirs."""
+    room = classroom
+    teacher = room.container("t-grace", "ds101")
+    ada, lin = room.container("s-ada", "ds101"), room.container("s-lin", "ds101")
+    exchange = "/srv/nbgrader/exchange/ds101"
+
+    room.ok(teacher, "mkdir -p ~/grading/source/ps1 && cat > ~/grading/source/ps1/ps1.ipynb",
+            stdin=PS1)  # fmt: skip
+    room.ok(teacher, "cd ~/grading && nbgrader generate_assignment ps1 && "
+                     "nbgrader release_assignment ps1")  # fmt: skip
+
+    def answer(text: str) -> str:
+        return ("python3 -c \"import json;p='ps1/ps1.ipynb';nb=json.load(open(p));"
+                f"nb['cells'][0]['source']='{text}';json.dump(nb,open(p,'w'))\"")  # fmt: skip
+
+    ada_answer = answer("x = 42  # ada-7f3e")
+    room.ok(ada, f"nbgrader fetch_assignment ps1 && {ada_answer} && nbgrader submit ps1")
+    room.ok(lin, "nbgrader fetch_assignment ps1 && nbgrader submit ps1")
+    # lin tries to submit in ada's name: it lands in lin's own folder, under ada's name
+    room.ok(lin, f"{answer('x = 42')} && nbgrader submit ps1 --student s-ada")
+
+    # nothing of ada's is in lin's container: not her submission, not its answer
+    assert room.ok(lin, f"ls {exchange}").split() == ["feedback", "inbound", "outbound"]
+    names = room.ok(lin, f"ls -1 {exchange}/inbound").splitlines()
+    assert len(names) == 2 and all(n.startswith(("s-lin+ps1+", "s-ada+ps1+")) for n in names)
+    found = room.sh(lin, "grep -rl ada-7f3e /srv /home /tmp 2>/dev/null || true")
+    assert found.stdout.strip() == "", found.stdout
+    assert room.ok(ada, f"ls {exchange}/inbound").startswith("s-ada+ps1+")
+    assert room.sh(lin, f"touch {exchange}/outbound/x").returncode != 0  # released: read-only
+    assert room.sh(lin, "ls ~/grading 2>&1").returncode != 0  # no course directory
+
+    collected = room.sh(teacher, "cd ~/grading && nbgrader collect ps1")
+    assert collected.returncode == 0, collected.stderr[-3000:]
+    assert "submitted by s-lin under the name s-ada" in collected.stderr
+    assert room.ok(teacher, "ls ~/grading/submitted").split() == ["s-ada", "s-lin"]
+    # ada's own submission was collected, not the one made in her name
+    assert "ada-7f3e" in room.ok(teacher, "cat ~/grading/submitted/s-ada/ps1/ps1.ipynb")
+    room.ok(teacher, "cd ~/grading && nbgrader autograde ps1 && nbgrader generate_feedback ps1 "
+                     "&& nbgrader release_feedback ps1")  # fmt: skip
+    scores = room.ok(teacher, "cd ~/grading && python3 -c \"from nbgrader.api import Gradebook\n"
+                              "with Gradebook('sqlite:///gradebook.db', 'ds101') as gb:\n"
+                              "  for s in ('s-ada', 's-lin'):\n"
+                              "    print(s, gb.find_submission('ps1', s).score)\"")  # fmt: skip
+    assert scores.split() == ["s-ada", "1.0", "s-lin", "0.0"], scores
+
+    for box in (ada, lin):
+        assert len(room.ok(box, f"ls -1 {exchange}/feedback").splitlines()) == 1  # their own
+        room.ok(box, "nbgrader fetch_feedback ps1")
+        assert room.ok(box, "ls ~/ps1/feedback/*/ps1.html").strip()

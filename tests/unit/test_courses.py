@@ -363,3 +363,53 @@ def test_running_site_sees_course_changes_without_a_restart(tmp_path: Path) -> N
     store.write_text(json.dumps({"version": 1, "courses": {}}))
     assert source.current().courses == {}
     assert load_site(path).without_courses().volumes == load_site(path).volumes
+
+
+# -- the course server's plan: the nbgrader exchange ----------------------------------------------
+def course_site(tmp_path: Path) -> Any:
+    path = site_file(tmp_path)
+    change_courses(tmp_path / "state" / "courses.json", lambda c: {"ds101": course()})
+    return load_site(path)
+
+
+def plan_of(spec: Any, site: Any, owner: str, **kw: Any) -> Any:
+    from versahub.launch.plan import Layout, make_plan
+
+    class Allowed:
+        allowed = True
+
+    return make_plan(spec, site, Allowed(), owner=owner, image="img", layout=Layout("/s"), **kw)
+
+
+def test_course_servers_get_the_exchange_of_their_role_only(tmp_path: Path) -> None:
+    site = course_site(tmp_path)
+    c = site.courses["ds101"]
+    teacher = plan_of(course_spec(c, "teacher"), site, "grace")
+    student = plan_of(course_spec(c, "student"), site, "ada")
+    ex = "/s/volumes/exchange/ds101"
+
+    def rows(plan: Any) -> list[tuple[str, str, bool]]:
+        return [(m.source, m.target, m.read_only) for m in plan.mounts if "exchange" in m.source]
+
+    assert rows(teacher) == [
+        (f"{ex}/course", "/home/jovyan/grading", False),
+        (f"{ex}/exchange", "/srv/nbgrader/exchange/ds101", False),
+    ]
+    assert rows(student) == [
+        (f"{ex}/exchange/students/ada/feedback", "/srv/nbgrader/exchange/ds101/feedback", True),
+        (f"{ex}/exchange/students/ada/inbound", "/srv/nbgrader/exchange/ds101/inbound", False),
+        (f"{ex}/exchange/outbound", "/srv/nbgrader/exchange/ds101/outbound", True),
+    ]
+    assert student.environment["VERSAHUB_COURSE"] == "ds101"
+    assert student.environment["VERSAHUB_COURSE_ROLE"] == "student"
+    assert teacher.environment["VERSAHUB_COURSE_ROLE"] == "teacher"
+    # a changed spec, a public copy, an archived course: no exchange, no course settings
+    changed = course_spec(c, "student").with_server_name("ds101")
+    changed = type(changed).from_dict({**changed.config_dict(), "internet": False})
+    for plan in (
+        plan_of(changed, site, "ada"),
+        plan_of(course_spec(c, "student"), site, "ada", public=True),
+        plan_of(course_spec(c, "student"), site.with_courses({"ds101": c.with_changes(
+            archived=True)}), "ada"),
+    ):  # fmt: skip
+        assert rows(plan) == [] and "VERSAHUB_COURSE" not in plan.environment

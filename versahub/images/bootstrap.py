@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from versahub.images.config import ImagesConfig
@@ -66,7 +67,10 @@ ARG NB_USER={user_name}
 ARG NB_UID={user_id}
 RUN groupadd --gid {user_id} {user_name} \\
  && useradd --uid {user_id} --gid {user_id} --create-home --shell /bin/bash {user_name} \\
- && install -d -o {user_id} -g {user_id} {venv}
+ && install -d -o {user_id} -g {user_id} {venv} /srv/nbgrader /srv/nbgrader/exchange
+# Course servers (docs/lti.md): nbgrader's settings and VersaHub's exchange for teachers.
+COPY jupyter/ /etc/jupyter/
+COPY nbgrader/ /srv/nbgrader/lib/
 # Login shells (repo2docker's entrypoint uses one) must keep the venv first on PATH.
 RUN printf 'export PATH="{venv}/bin:$PATH"\\nexport VIRTUAL_ENV={venv}\\n' \\
       > /etc/profile.d/00-versahub-venv.sh
@@ -108,6 +112,18 @@ def render_dockerfile(config: ImagesConfig, rootfs_image: str) -> str:
         venv=VENV,
         packages=" ".join(f"'{p}'" for p in packages),
     )
+
+
+def image_files() -> list[tuple[str, bytes]]:
+    """The files VersaHub puts into the base image (``versahub/images/image_files``):
+    ``jupyter/`` → ``/etc/jupyter``, ``nbgrader/`` → ``/srv/nbgrader/lib``."""
+    root = resources.files("versahub.images").joinpath("image_files")
+    out: list[tuple[str, bytes]] = []
+    for folder in ("jupyter", "nbgrader"):
+        for item in sorted(root.joinpath(folder).iterdir(), key=lambda i: i.name):
+            if item.name.endswith(".py"):
+                out.append((f"{folder}/{item.name}", item.read_bytes()))
+    return out
 
 
 def recipe_hash(dockerfile: str, certificates: list[tuple[str, bytes]]) -> str:
@@ -205,7 +221,8 @@ def bootstrap(
 
     dockerfile = render_dockerfile(config, rootfs)
     certificates = [(p.name, p.read_bytes()) for p in config.ca_files()]
-    recipe = recipe_hash(dockerfile, certificates)
+    files = image_files()
+    recipe = recipe_hash(dockerfile, [*certificates, *((f"file:{k}", v) for k, v in files)])
     labels = image_labels(config.base_image)
     if not force and labels is not None and labels.get(RECIPE_LABEL) == recipe:
         progress(f"base: {config.base_image} is up to date (recipe {recipe})")
@@ -221,6 +238,9 @@ def bootstrap(
             # update-ca-certificates only reads *.crt
             target = name if name.endswith(".crt") else name + ".crt"
             (ctx / "ca-certificates" / target).write_bytes(content)
+        for name, content in files:
+            (ctx / name).parent.mkdir(parents=True, exist_ok=True)
+            (ctx / name).write_bytes(content)
         progress(f"base: building {config.base_image} (recipe {recipe}; a few minutes)")
         cmd = [
             docker_cli(),

@@ -78,8 +78,13 @@ class ImagesConfig:
     cache_dir: str = DEFAULT_CACHE_DIR
     jupyterhub_version: str = "6.1.1"
     base_packages: tuple[str, ...] = field(
-        # nbgitpuller: course servers pull their material with it (docs/lti.md)
-        default=("jupyterlab==4.6.6", "jupyter-collaboration==5.0.4", "nbgitpuller==1.3.0")
+        # course servers (docs/lti.md): material pulled with nbgitpuller, nbgrader
+        default=(
+            "jupyterlab==4.6.6",
+            "jupyter-collaboration==5.0.4",
+            "nbgitpuller==1.3.0",
+            "nbgrader==0.9.6",
+        )
     )
     debian_suite: str = "bookworm"
     debian_mirror: str = "http://deb.debian.org/debian"

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from versahub.site.courses import ROLES, Course, course_spec
 from versahub.spec.names import GROUP_PREFIX
 from versahub.spec.sizes import limits_of
 
@@ -219,6 +220,56 @@ def _home_volume(volumes: Mapping[str, Any]) -> str | None:
     return None
 
 
+NBGRADER_EXCHANGE = "/srv/nbgrader/exchange"  # nbgrader's Exchange.root in every server
+GRADING_FOLDER = "grading"  # ~/grading: the teachers' nbgrader course directory
+
+
+def course_role(spec: Any, site: Any) -> tuple[Course, str] | None:
+    """``(course, role)`` when ``spec`` is exactly the server a live course gives a role
+    (same ``spec_id``), else ``None``. The policy has already checked that the owner may
+    mount the course volume this way, so a course server of the teacher role is only
+    ever started for a member of the teachers' group."""
+    for course in getattr(site, "courses", {}).values():
+        if course.archived or course.id != spec.server_name:
+            continue
+        for role in ROLES:
+            if course_spec(course, role).spec_id == spec.spec_id:
+                return course, role
+    return None
+
+
+def course_mounts(course: Course, role: str, owner: str, layout: Layout) -> list[PlanMount]:
+    """The nbgrader exchange of a course server (docs/lti.md, "nbgrader across containers").
+
+    Every notebook container runs as the same uid, so unix permissions cannot keep
+    students apart: the exchange is kept apart by what each container *has*. On the host,
+    ``volumes/exchange/<course>/`` holds ``exchange/outbound`` (released assignments),
+    ``exchange/students/<user>/{inbound,feedback}`` and ``course`` (the teachers' nbgrader
+    course directory: sources, gradebook, collected submissions). A teacher's server gets
+    ``exchange`` and ``course`` read-write; a student's server gets ``outbound`` read-only,
+    *their own* ``inbound`` read-write and *their own* ``feedback`` read-only, at the paths
+    of nbgrader's stock exchange — no other student's files are in the container at all.
+    """
+    base = posixpath.join(layout.volumes_dir, "exchange", course.id)
+    exchange = posixpath.join(NBGRADER_EXCHANGE, course.id)
+    volume = f"nbgrader-{course.id}"
+    if role == "teacher":
+        return [
+            PlanMount(volume, posixpath.join(base, "exchange"), exchange, read_only=False),
+            PlanMount(volume, posixpath.join(base, "course"),
+                      posixpath.join(layout.home, GRADING_FOLDER), read_only=False),
+        ]  # fmt: skip
+    mine = posixpath.join(base, "exchange", "students", owner)
+    return [
+        PlanMount(volume, posixpath.join(base, "exchange", "outbound"),
+                  posixpath.join(exchange, "outbound"), read_only=True),
+        PlanMount(volume, posixpath.join(mine, "inbound"), posixpath.join(exchange, "inbound"),
+                  read_only=False),
+        PlanMount(volume, posixpath.join(mine, "feedback"),
+                  posixpath.join(exchange, "feedback"), read_only=True),
+    ]  # fmt: skip
+
+
 def project_urlpath(urlpath: str, project: str) -> str:
     """Resolve a Binder ``urlpath`` inside the project folder ``project`` (relative to root).
 
@@ -270,6 +321,9 @@ def make_plan(
                 read_only=mount["mode"] != "rw",
             )
         )
+    course = None if public else course_role(spec, site)
+    if course is not None:
+        mounts.extend(course_mounts(*course, owner, layout))
     mounts.sort(key=lambda m: m.target)
 
     project_dir: str | None = posixpath.join(layout.home, server_name) if server_name else None
@@ -301,6 +355,10 @@ def make_plan(
         environment["VERSAHUB_PROJECT_DIR"] = project_dir
     if credentials is not None:
         environment["VERSAHUB_CREDENTIALS_FILE"] = credentials.container_file
+    if course is not None:
+        # read by the base image's nbgrader_config.py (course id, exchange, role)
+        environment["VERSAHUB_COURSE"] = course[0].id
+        environment["VERSAHUB_COURSE_ROLE"] = course[1]
 
     labels = {
         f"{LABEL_PREFIX}.owner": owner,
