@@ -28,7 +28,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lti1p3platform.ltiplatform import LTI1P3PlatformConfAbstract
-from lti1p3platform.message_launch import MessageLaunchAbstract
+from lti1p3platform.message_launch import LTIAdvantageMessageLaunchAbstract, MessageLaunchAbstract
 from lti1p3platform.oidc_login import OIDCLoginAbstract
 from lti1p3platform.registration import Registration
 
@@ -56,13 +56,25 @@ def rsa_pair() -> tuple[str, str]:
 
 
 class JwksServer:
-    """Serves ``GET /<platform>/jwks`` for each platform on 127.0.0.1 (a thread)."""
+    """Serves ``GET /<platform>/jwks`` for each platform on 127.0.0.1 (a thread), and takes
+    the forms posted back to ``/<platform>/deep-link-return`` (kept in ``returns``)."""
 
     def __init__(self) -> None:
         self.keysets: dict[str, dict[str, Any]] = {}
-        keysets = self.keysets
+        self.returns: list[dict[str, str]] = []
+        keysets, returns = self.keysets, self.returns
 
         class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                returns.append(dict(parse_qsl(self.rfile.read(length).decode())))
+                body = b"<html><body><h1 id='platform-done'>Link added</h1></body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_GET(self) -> None:
                 name = self.path.strip("/").split("/")[0]
                 body = json.dumps(keysets.get(name, {"keys": []})).encode()
@@ -114,6 +126,11 @@ class _Launch(MessageLaunchAbstract):
         return launch_data
 
 
+class _DeepLinkLaunch(LTIAdvantageMessageLaunchAbstract):
+    def render_launch_form(self, launch_data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return launch_data
+
+
 @dataclass
 class Platform:
     """One LMS (issuer, client id, deployment) with its own signing key."""
@@ -144,11 +161,47 @@ class Platform:
             .set_client_id(self.client_id)
             .set_deployment_id(self.deployment_id)
             .set_launch_url(f"{self.hub_url}/hub/")
+            .set_deeplink_launch_url(f"{self.hub_url}/hub/")
+            .set_tool_key_set_url(f"{self.hub_url}/hub/lti13/jwks")
             .set_oidc_login_url(f"{self.hub_url}/hub/lti13/oauth_login")
             .set_platform_private_key(self.keys[0])
             .set_platform_public_key(self.keys[1])
         )
         self.jwks.keysets[self.name] = {"keys": self.registration.get_jwks()}
+
+    @property
+    def return_url(self) -> str:
+        return f"{self.issuer}/deep-link-return"
+
+    def deep_link_token(
+        self, auth_request: dict[str, str], *, user_id: str, roles: list[str],
+        context_id: str = "lms-course-1",
+    ) -> dict[str, str]:  # fmt: skip
+        """The platform's ``LtiDeepLinkingRequest`` for the browser's authentication
+        request (as :meth:`id_token`)."""
+        launch = _DeepLinkLaunch(_AuthRequest(auth_request), self.config())  # type: ignore[arg-type]
+        launch.set_user_data(user_id, roles, full_name=f"User {user_id}",
+                             email_address=f"{user_id}@example.org")  # fmt: skip
+        launch.set_launch_context_claim(context_id, context_title="Data Science 101")
+        launch.set_dl(self.return_url, title="Week 1", accept_types={"ltiResourceLink"},
+                      extra_data={"platform-state": "abc123"})  # fmt: skip
+        # jupyterhub-ltiauthenticator 1.6.3 requires these claims in a deep-linking request
+        # (Moodle and Canvas send them); lti1p3platform leaves them out
+        launch.set_extra_claims({
+            "azp": self.client_id,
+            "https://purl.imsglobal.org/spec/lti/claim/tool_platform": {
+                "guid": f"{self.name}-guid", "name": self.name, "product_family_code": "test",
+            },
+            "https://purl.imsglobal.org/spec/lti/claim/launch_presentation": {
+                "document_target": "iframe", "return_url": f"{self.issuer}/course",
+            },
+        })  # fmt: skip
+        return dict(launch.lti_launch())
+
+    def verify_response(self, token: str) -> dict[str, Any]:
+        """The tool's deep-linking response, verified with the tool's published key set
+        (fetched from the hub by ``lti1p3platform``)."""
+        return dict(self.config().tool_validate_and_decode(token))
 
     def site_entry(self) -> dict[str, Any]:
         """This platform as site.yaml's ``hub.auth.lti13.platforms`` lists it."""

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import html
 import json
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -42,6 +44,26 @@ from site_support import SiteUnderTest, docker0_available, wait_for
 from spawn_support import COMMIT, REPO, seed_cached_image
 
 from versahub.images.engine import docker_cli
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]  # fmt: skip
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MESSAGE = "https://purl.imsglobal.org/spec/lti/claim/message_type"
+DEPLOYMENT = "https://purl.imsglobal.org/spec/lti/claim/deployment_id"
+DL_DATA = "https://purl.imsglobal.org/spec/lti-dl/claim/data"
+DL_ITEMS = "https://purl.imsglobal.org/spec/lti-dl/claim/content_items"
+
+
+def shot(page: Any, name: str) -> None:
+    """A screenshot for test-artifacts/ (and docs/img with `make screenshots`)."""
+    shots = REPO_ROOT / "test-artifacts" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / f"{name}.png"))
+    if os.environ.get("VERSAHUB_UPDATE_DOCS_IMAGES") == "1":
+        shutil.copyfile(shots / f"{name}.png", REPO_ROOT / "docs" / "img" / f"{name}.png")
+
 
 pytestmark = [
     pytest.mark.integration,
@@ -199,7 +221,11 @@ def test_learner_and_instructor_land_in_their_course_server(classroom: Classroom
         model = room.ready(user, "ds101")
         assert model["groups"] == [group]
         state = room.site.api("GET", f"/users/{user}").json()["auth_state"]
-        assert state["versahub_course"] == {"id": "ds101", "role": group.split("-")[1][:-1]}
+        assert state["versahub_course"] == {
+            "kind": "course",
+            "id": "ds101",
+            "role": group.split("-")[1][:-1],
+        }
 
     t_box, s_box = room.container("t-grace", "ds101"), room.container("s-ada", "ds101")
     wrote = room.sh(t_box, "echo notes > ~/course/week1.txt && cat ~/course/week1.txt")
@@ -336,3 +362,86 @@ def test_nbgrader_round_trip_keeps_students_apart(classroom: Classroom) -> None:
         assert len(room.ok(box, f"ls -1 {exchange}/feedback").splitlines()) == 1  # their own
         room.ok(box, "nbgrader fetch_feedback ps1")
         assert room.ok(box, "ls ~/ps1/feedback/*/ps1.html").strip()
+
+
+# -- deep linking ---------------------------------------------------------------------------------
+def test_deep_link_request_of_a_learner_is_refused(classroom: Classroom) -> None:
+    room = classroom
+    attempt = Attempt(room.site.url)
+    assert attempt.initiate(room.platform.login_initiation_url("s-dl")).status_code == 302
+    form = room.platform.deep_link_token(attempt.auth_request, user_id="s-dl", roles=[LEARNER])
+    r = attempt.callback(form)
+    page = html.unescape(r.text)
+    assert r.status_code == 403 and "only a teacher of the course may add VersaHub links" in page
+    assert room.site.api("GET", "/users/s-dl").status_code == 404
+
+
+def test_deep_linking_from_the_platform_to_a_launch(classroom: Classroom) -> None:
+    """The platform asks for a link; a teacher picks the course and a notebook in a real
+    browser; the platform verifies the signed answer with VersaHub's published keys; a
+    student following the new link lands in the course server on that notebook."""
+    from playwright.sync_api import sync_playwright
+
+    room = classroom
+    attempt = Attempt(room.site.url)
+    assert attempt.initiate(room.platform.login_initiation_url("t-grace")).status_code == 302
+    form = room.platform.deep_link_token(attempt.auth_request, user_id="t-grace",
+                                         roles=[INSTRUCTOR])  # fmt: skip
+    r = attempt.callback(form)
+    assert r.status_code == 302, html.unescape(r.text)[:1500]
+    picker = r.headers["Location"]
+    assert picker.startswith("/hub/lti13/deep-link/"), picker
+    # the choice page is the teacher's only: another user's session gets nothing
+    other, _ = room.launch("s-nosy", [LEARNER])
+    assert other.session.get(room.site.url + picker, timeout=20).status_code == 404
+
+    before = len(room.platform.jwks.returns)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1100, "height": 760})
+            context.add_cookies([
+                {"name": c.name, "value": c.value or "", "domain": "127.0.0.1",
+                 "path": c.path or "/"}
+                for c in attempt.session.cookies
+            ])  # fmt: skip
+            page = context.new_page()
+            page.goto(room.site.url + picker)
+            assert page.locator("input[value='course:ds101']").count() == 1
+            assert page.locator("input[value='course:old-course']").count() == 0  # archived
+            page.check("input[value='course:ds101']")
+            page.fill("#vh-path", "material/lesson1.ipynb")
+            shot(page, "lti-deep-link")
+            page.fill("#vh-path", "../../etc/passwd")
+            page.click("#vh-deep-link-submit")
+            assert "is not a path to open" in page.inner_text("#vh-deep-link-error")
+            page.check("input[value='course:ds101']")
+            page.fill("#vh-path", "material/lesson1.ipynb")
+            page.click("#vh-deep-link-submit")
+            page.wait_for_selector("#platform-done", timeout=20_000)
+        finally:
+            browser.close()
+    assert len(room.platform.jwks.returns) == before + 1
+    token = room.platform.jwks.returns[-1]["JWT"]
+    claims = room.platform.verify_response(token)  # signature: the hub's published keys
+    assert claims["iss"] == room.platform.client_id and claims["aud"] == room.platform.issuer
+    assert claims[MESSAGE] == "LtiDeepLinkingResponse"
+    assert claims[DEPLOYMENT] == room.platform.deployment_id
+    assert claims[DL_DATA] == {"platform-state": "abc123"}
+    (item,) = claims[DL_ITEMS]
+    assert item["type"] == "ltiResourceLink" and item["title"] == "Data Science 101"
+    assert item["custom"] == {"course": "ds101", "path": "material/lesson1.ipynb"}
+    assert item["url"] == f"{room.site.url}/hub/"
+
+    student, r = room.launch("s-kim", [LEARNER], custom=item["custom"])
+    assert r.status_code == 302, html.unescape(r.text)[:1500]
+    opened = r.headers["Location"]
+    assert opened.startswith("/user/s-kim/ds101/git-pull?"), opened
+    assert "urlpath=lab%2Ftree%2Fds101%2Fmaterial%2Flesson1.ipynb" in opened
+    room.ready("s-kim", "ds101")
+    page_r = student.session.get(room.site.url + opened, timeout=60)
+    assert page_r.status_code == 200 and "/git-pull" in page_r.url
+    pulled = student.session.get(page_r.url.replace("/git-pull?", "/git-pull/api?", 1), timeout=120)
+    assert pulled.status_code == 200 and '"phase": "finished"' in pulled.text, pulled.text[-800:]
+    box = room.container("s-kim", "ds101")
+    assert room.sh(box, "test -f ~/ds101/material/lesson1.ipynb").returncode == 0

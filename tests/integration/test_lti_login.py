@@ -179,7 +179,7 @@ def test_lti13_login_of_two_platforms(lti13: Any, platform: str, user: str, role
     assert state[CUSTOM] == {"course": "ds101", "platform": platform}
     assert state[DEPLOYMENT] == platforms[platform].deployment_id
     role = "teacher" if role == INSTRUCTOR else "student"
-    assert state["versahub_course"] == {"id": "ds101", "role": role}
+    assert state["versahub_course"] == {"kind": "course", "id": "ds101", "role": role}
     assert site.api("GET", f"/users/{user}").json()["groups"] == [f"ds101-{role}s"]
 
 

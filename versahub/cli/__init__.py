@@ -60,6 +60,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "k8s_group",
         "Kubernetes: print what a launch creates in the cluster.",
     ),
+    "lti": (
+        "versahub.cli.lti",
+        "lti_group",
+        "LTI 1.3 tool keys: list, rotate, retire.",
+    ),
     "policy": (
         "versahub.cli.policy",
         "policy_group",

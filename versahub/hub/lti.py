@@ -38,6 +38,7 @@ import time
 from typing import Any
 
 import jwt
+from jupyterhub.utils import url_path_join
 from ltiauthenticator.lti11.auth import LTI11Authenticator
 from ltiauthenticator.lti11.handlers import LTI11AuthenticateHandler, LTI11ConfigHandler
 from ltiauthenticator.lti13.auth import LTI13Authenticator
@@ -59,7 +60,22 @@ from tornado.httputil import url_concat
 from tornado.web import HTTPError
 from traitlets import Dict, Int, List
 
-from versahub.hub.courses import CourseClaims, CourseRefused, course_login, launch_course
+from versahub.errors import InputError
+from versahub.hub.courses import (
+    CourseClaims,
+    CourseRefused,
+    course_login,
+    groups_after,
+    launch_course,
+)
+from versahub.hub.deep_linking import (
+    DeepLinkHandler,
+    JWKSHandler,
+    deep_link_request,
+    is_deep_link,
+    pending,
+)
+from versahub.site.courses import role_of
 
 DEPLOYMENT_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/deployment_id"
 ROLES_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/roles"
@@ -128,11 +144,14 @@ def _text(value: Any) -> str | None:
 def course_claims13(token: dict[str, Any]) -> CourseClaims:
     """What a verified LTI 1.3 id_token says about the course (hostile shapes ignored)."""
     roles = token.get(ROLES_CLAIM)
+    custom = _mapping(token.get(CUSTOM_CLAIM))
     return CourseClaims(
-        named=_text(_mapping(token.get(CUSTOM_CLAIM)).get("course")),
+        named=_text(custom.get("course")),
         platform=_text(token.get("iss")),
         context_id=_text(_mapping(token.get(CONTEXT_CLAIM)).get("id")),
         roles=tuple(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else (),
+        catalogue=_text(custom.get("catalogue")),
+        path=_text(custom.get("path")),
     )
 
 
@@ -144,6 +163,8 @@ def course_claims11(args: dict[str, Any]) -> CourseClaims:
         platform=_text(args.get("oauth_consumer_key")),
         context_id=_text(args.get("context_id")),
         roles=tuple(r.strip() for r in roles.split(",") if r.strip()),
+        catalogue=_text(args.get("custom_catalogue")),
+        path=_text(args.get("custom_path")),
     )
 
 
@@ -272,6 +293,11 @@ class VersaHubLTI13CallbackHandler(LTI13CallbackHandler):
                 raise Refused("this account may not use the hub (not in allowed_users)", 403)
         except Refused as err:
             authenticator.refuse(self, "launch", err, args)
+        request = getattr(self, "_versahub_deep_link", None)
+        if request is not None:
+            token = pending.add(request)
+            self.redirect(url_path_join(self.hub.base_url, "lti13/deep-link", token))
+            return
         self.redirect(await open_course(self, user))
 
     def decode_and_validate_launch_request(self) -> dict[str, Any]:
@@ -286,6 +312,7 @@ class VersaHubLTI13CallbackHandler(LTI13CallbackHandler):
         if platform is None:
             raise Refused("the launch names a platform this hub no longer knows")
         self._platform_name = platform["name"]
+        self._client_id = state["client_id"]
         id_token: dict[str, Any] = validator.verify_and_decode_jwt(
             encoded_jwt=args.get("id_token"),
             issuer=platform["issuer"],
@@ -338,10 +365,31 @@ class VersaHubLTI13Authenticator(LTI13Authenticator):
 
     _nonces: NonceLedger | None = None
 
+    def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
+        """The stock handlers plus the tool's key set and the deep-linking choice page."""
+        return [
+            *super().get_handlers(app),
+            ("/lti13/jwks", JWKSHandler),
+            ("/lti13/deep-link/([A-Za-z0-9_-]{16,64})", DeepLinkHandler),
+        ]
+
     async def authenticate(self, handler: Any, data: dict | None = None) -> dict[str, Any]:
         """The stock model plus the course, role and groups of the launch (refused when it
-        names no live course or no role: nothing is created)."""
+        names no live course or no role: nothing is created). A deep-linking request needs
+        a teaching role; it is kept for the choice page (``versahub.hub.deep_linking``)."""
         model = await super().authenticate(handler, data)
+        if is_deep_link(data or {}):
+            claims = course_claims13(data or {})
+            if role_of(claims.roles) != "teacher":
+                raise Refused("only a teacher of the course may add VersaHub links", 403)
+            try:
+                handler._versahub_deep_link = deep_link_request(
+                    data or {}, client_id=handler._client_id, user=model["name"]
+                )
+            except InputError as err:
+                raise Refused(f"deep linking: {err}") from None
+            groups = groups_after(handler, model["name"], self.site_groups)
+            return {**model, "groups": groups}
         try:
             return await course_login(handler, model, course_claims13(data or {}),
                                       self.site_groups)  # fmt: skip

@@ -31,7 +31,7 @@ from urllib.parse import urlencode
 from versahub.errors import InputError, shorten
 from versahub.site.lti import lti_endpoints
 from versahub.spec import ServerSpec, parse_spec
-from versahub.spec.paths import validate_ref
+from versahub.spec.paths import validate_ref, validate_urlpath
 
 COURSE_ID = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]\Z")
 TITLE_MAX = 200
@@ -247,18 +247,37 @@ def check_against_site(courses: Iterable[Course], volumes: Mapping[str, Any]) ->
             )
 
 
-def material_urlpath(course: Course, home_root: str = "") -> str:
-    """The nbgitpuller link (relative to the server) that pulls the course material into
-    ``<id>/material`` and then opens it (or the environment's urlpath when no material)."""
-    if not course.material:
-        return str(course.environment.get("urlpath") or "")
+def material_urlpath(course: Course, open_path: str = "") -> str:
+    """What a course server opens (relative to the server): with material, the nbgitpuller
+    link that pulls it into ``<id>/material`` and then opens ``open_path`` (a path inside
+    ``~/<id>``; default the material folder); without, ``open_path`` or the environment's
+    urlpath."""
     target = f"{course.id}/{MATERIAL_FOLDER}"
+    opened = f"lab/tree/{course.id}/{open_path}" if open_path else f"lab/tree/{target}"
+    if not course.material:
+        return opened if open_path else str(course.environment.get("urlpath") or "")
     query = {"repo": course.material["repo"]}
     if course.material.get("branch"):
         query["branch"] = course.material["branch"]
     query["targetpath"] = target
-    query["urlpath"] = f"lab/tree/{target}"
+    query["urlpath"] = opened
     return "git-pull?" + urlencode(query)
+
+
+def validate_open_path(field_name: str, value: Any) -> str:
+    """A notebook or folder to open, relative to the server's project folder (a deep
+    link's ``path``): no ``..``, no query, no absolute path."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or len(value) > 500:
+        raise InputError(field_name, "must be a relative path of at most 500 characters")
+    if value.startswith("/") or "?" in value or "#" in value:
+        raise InputError(field_name, f"{shorten(value)} must be a path inside the project folder")
+    try:
+        return validate_urlpath(field_name, f"lab/tree/x/{value}")[len("lab/tree/x/") :]
+    except InputError as err:
+        why = err.reason.split(":")[0]
+        raise InputError(field_name, f"{shorten(value)} is not a path to open ({why})") from None
 
 
 def course_spec(course: Course, role: str, home: str = "/home/jovyan") -> ServerSpec:
