@@ -36,7 +36,7 @@ def token(**settings: Any) -> dict[str, Any]:
 
 def test_keys_are_made_once_rotated_and_retired(tmp_path: Path) -> None:
     keys = ToolKeys(tmp_path / "keys")
-    assert keys.keys() == [] and keys.jwks() == {"keys": []}
+    assert keys.all() == [] and keys.jwks() == {"keys": []}
     first = keys.signing_key()
     assert keys.signing_key().kid == first.kid  # made once
     assert (tmp_path / "keys" / f"{first.kid}.pem").stat().st_mode & 0o777 == 0o600
@@ -45,7 +45,7 @@ def test_keys_are_made_once_rotated_and_retired(tmp_path: Path) -> None:
     assert [k["kid"] for k in keys.jwks()["keys"]] == [first.kid, second.kid]
     assert all("d" not in k for k in keys.jwks()["keys"])  # public halves only
     keys.retire(first.kid)
-    assert [k.kid for k in ToolKeys.keys(keys)] == [second.kid]
+    assert [k.kid for k in keys.all()] == [second.kid]
     for kid, reason in ((second.kid, "is the only key"), ("nope", "is not a key")):
         with pytest.raises(InputError) as err:
             keys.retire(kid)

@@ -36,7 +36,7 @@ def keys_command(site_file: Path, as_json: bool) -> int:
     if as_json:
         click.echo(json.dumps(keys.jwks(), indent=2))
         return 0
-    found = keys.keys()
+    found = keys.all()
     if not found:
         click.echo("no key yet (the hub makes one when it first needs it)")
     for index, key in enumerate(found):

@@ -70,7 +70,7 @@ class ToolKeys:
         self.folder = folder
         self._cache: tuple[Any, list[ToolKey]] | None = None
 
-    def keys(self) -> list[ToolKey]:
+    def all(self) -> list[ToolKey]:
         """Every key, oldest first (read again only when the folder changed)."""
         try:
             st = os.stat(self.folder)
@@ -103,16 +103,16 @@ class ToolKeys:
 
     def signing_key(self) -> ToolKey:
         """The newest key; the first one is made when there is none."""
-        keys = self.keys()
+        keys = self.all()
         if keys:
             return keys[-1]
         with locked(self.folder / "keys"):
             self._cache = None
-            return self.keys()[-1] if self.keys() else self.add()
+            return self.all()[-1] if self.all() else self.add()
 
     def retire(self, kid: str) -> None:
         """Remove ``kid``; refused for the only key or an unknown id."""
-        keys = {k.kid: k for k in self.keys()}
+        keys = {k.kid: k for k in self.all()}
         if kid not in keys:
             raise InputError("KID", f"{shorten(kid)} is not a key of this site")
         if len(keys) == 1:
@@ -121,4 +121,4 @@ class ToolKeys:
         self._cache = None
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
-        return {"keys": [k.jwk() for k in self.keys()]}
+        return {"keys": [k.jwk() for k in self.all()]}
