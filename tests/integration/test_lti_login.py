@@ -525,3 +525,60 @@ def test_lti11_config_xml_names_the_launch_url(lti11: SiteUnderTest) -> None:
     r = requests.get(f"{lti11.url}/hub/lti11/config", timeout=20)
     assert r.status_code == 200
     assert f"{lti11.url}/hub/lti/launch" in r.text
+
+
+# -- LTI next to the site's own login -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def beside(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[SiteUnderTest, Platform]]:
+    root = tmp_path_factory.mktemp("beside")
+    site = SiteUnderTest(root)
+    jwks = JwksServer()
+    moodle = Platform("moodle", jwks, "moodle-client-9", "9", site.url)
+    site.doc = {
+        "hub": {
+            "admin_users": ["ops"],
+            "groups": {"staff": ["alice"]},
+            "auth": {
+                "kind": "demo",
+                "users": ["alice", "bob"],
+                "lti13": {"platforms": [moodle.site_entry()], "allow_all": True},
+            },
+        },
+    }
+    site.start()
+    try:
+        course_ds101(site)
+        yield site, moodle
+    finally:
+        site.stop()
+        jwks.stop()
+
+
+def test_lti_next_to_the_demo_login(beside: tuple[SiteUnderTest, Platform]) -> None:
+    """One hub, two logins: the demo form at /hub/login, LMS launches at /hub/lti13/…,
+    each with its own allow rule."""
+    site, moodle = beside
+    page = requests.get(f"{site.url}/hub/login", timeout=20)
+    assert page.status_code == 200 and 'id="password_input"' in page.text
+    alice = site.login("alice")  # the site's own login
+    assert alice.get(f"{site.url}/hub/home", timeout=20).status_code == 200
+    assert site.api("GET", "/users/alice").json()["groups"] == ["staff"]
+
+    attempt = login13(site, moodle, "t-ann", [INSTRUCTOR])  # a launch from the LMS
+    assert attempt.logged_in()
+    model = site.api("GET", "/users/t-ann").json()
+    assert model["groups"] == ["ds101-teachers"] and "ds101" in model["servers"]
+    assert model["auth_state"]["versahub_course"]["id"] == "ds101"
+    keys = requests.get(f"{site.url}/hub/lti13/jwks", timeout=20).json()["keys"]
+    assert keys and all(k["kty"] == "RSA" and "d" not in k for k in keys)
+
+    # someone who came from the LMS cannot use the demo password, and a launch is refused
+    # like on an LTI-only hub
+    with pytest.raises(RuntimeError, match="login as t-ann failed"):
+        site.login("t-ann")
+    before = len(refusals(site, "1.3"))
+    _, r = bad_launch(site, moodle, "s-nocourse", custom={})
+    assert_refused(site, r, "1.3", session=requests.Session(), user="s-nocourse",
+                   before=before, reason="the launch names no course")  # fmt: skip

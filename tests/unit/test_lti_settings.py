@@ -260,6 +260,8 @@ def test_endpoints_to_paste_into_the_lms() -> None:
         "login initiation URL": "https://hub.example.org/hub/lti13/oauth_login",
         "redirect URI": "https://hub.example.org/hub/lti13/oauth_callback",
         "target link URI": "https://hub.example.org/hub/",
+        "deep linking URL": "https://hub.example.org/hub/",
+        "public keyset (JWKS) URL": "https://hub.example.org/hub/lti13/jwks",
         "tool configuration (JSON)": "https://hub.example.org/hub/lti13/config",
     }
     assert lti_endpoints("https://h.example.org", "lti11")["launch URL"] == (
@@ -303,3 +305,69 @@ def test_generic_login_takes_the_allow_rule_too(tmp_path: Path) -> None:
                             demo_password=None, chp="chp")  # fmt: skip
     assert settings["Authenticator"] == {"admin_users": set(), "allow_all": True}
     assert "enable_auth_state" not in settings["Authenticator"]
+
+
+# -- LTI next to the site's own login ---------------------------------------------------------
+def alongside_doc(**section: Any) -> dict[str, Any]:
+    return {
+        "hub": {
+            "url": "https://hub.example.org",
+            "admin_users": ["ops"],
+            "groups": {"staff": ["alice"]},
+            "auth": {
+                "kind": "demo",
+                "users": ["alice", "bob"],
+                "lti13": {"platforms": [platform()], **section},
+            },
+        }
+    }
+
+
+def test_lti_next_to_the_demo_login(tmp_path: Path) -> None:
+    site = site_from_mapping(alongside_doc(allowed_users=["2", "3"]))
+    s = hub_settings(site, paths=HubPaths(tmp_path), demo_password="pw", chp="chp",
+                     crypt_key="ab" * 32)  # fmt: skip
+    assert s["JupyterHub"]["authenticator_class"] == (
+        "versahub.hub.multi_auth.VersaHubMultiAuthenticator"
+    )
+    assert s["VersaHubMultiAuthenticator"] == {
+        "primary_class": "jupyterhub.auth.DummyAuthenticator",
+        "lti_class": "versahub.hub.lti.VersaHubLTI13Authenticator",
+    }
+    # the site's login keeps its groups and its exact users; the demo password never
+    # lets in someone who came from the LMS
+    assert s["JupyterHub"]["load_groups"] == {"staff": {"users": ["alice"]}}
+    assert s["Authenticator"]["allowed_users"] == {"alice", "bob", "ops"}
+    assert s["Authenticator"]["enable_auth_state"] is True
+    assert "manage_groups" not in s["Authenticator"]
+    assert s["DummyAuthenticator"] == {"password": "pw", "allow_existing_users": False}
+    # the LTI class: its own allow rule, every key set (nothing inherited), its groups
+    own = s["VersaHubLTI13Authenticator"]
+    assert own["allow_all"] is False and own["allowed_users"] == {"2", "3"}
+    assert own["allow_existing_users"] is False and own["manage_groups"] is True
+    assert own["site_groups"] == {"staff": ["alice"]}
+    assert s["CryptKeeper"] == {"keys": ["ab" * 32]}
+
+
+@pytest.mark.parametrize(
+    ("doc", "field", "reason"),
+    [
+        (alongside_doc(), "site.yaml: hub.auth.lti13.allow_all", "needs allow_all"),
+        (alongside_doc(allow_all=True, allowed_users=["2"]),
+         "site.yaml: hub.auth.lti13.allowed_users", "cannot be combined"),
+        (lti13_doc(lti13={"platforms": [platform()], "allow_all": True}),
+         "site.yaml: hub.auth.lti13.allow_all", "goes at hub.auth.allow_all"),
+    ],
+)  # fmt: skip
+def test_allow_rule_of_lti_next_to_a_login(doc: dict[str, Any], field: str, reason: str) -> None:
+    with pytest.raises(InputError) as err:
+        site_from_mapping(doc)
+    assert err.value.field == field and reason in err.value.reason
+
+
+def test_one_lti_version_next_to_a_login(tmp_path: Path) -> None:
+    doc = alongside_doc(allow_all=True)
+    doc["hub"]["auth"]["lti11"] = {"consumers_file": str(tmp_path / "c.yaml"), "allow_all": True}
+    with pytest.raises(InputError) as err:
+        site_from_mapping(doc)
+    assert err.value.field == "site.yaml: hub.auth.lti11"

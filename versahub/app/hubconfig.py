@@ -25,6 +25,8 @@ from versahub.site.lti import (
     LTI_KINDS,
     consumers_path,
     frame_ancestors,
+    lti_alongside,
+    lti_kind,
     lti_section,
     platforms,
     read_consumers,
@@ -94,6 +96,8 @@ LTI_AUTHENTICATORS = {
     "lti11": "versahub.hub.lti.VersaHubLTI11Authenticator",
 }
 LTI_CLASS = {"lti13": "VersaHubLTI13Authenticator", "lti11": "VersaHubLTI11Authenticator"}
+MULTI_AUTHENTICATOR = "versahub.hub.multi_auth.VersaHubMultiAuthenticator"
+PRIMARY_CLASSES = {"dummy": "jupyterhub.auth.DummyAuthenticator"}
 
 
 def hub_settings(
@@ -159,9 +163,20 @@ def hub_settings(
     elif auth["kind"] in LTI_KINDS:
         # groups are the authenticator's (course groups at each launch, site.yaml's too)
         settings["JupyterHub"].pop("load_groups", None)
+    if lti_kind(auth) is not None:
         settings = merge_settings(
             settings, lti_settings(site, consumers=lti11_consumers, crypt_key=crypt_key)
         )
+    if lti_alongside(auth):
+        primary = settings["JupyterHub"]["authenticator_class"]
+        settings["JupyterHub"]["authenticator_class"] = MULTI_AUTHENTICATOR
+        settings["VersaHubMultiAuthenticator"] = {
+            "primary_class": PRIMARY_CLASSES.get(primary, primary),
+            "lti_class": LTI_AUTHENTICATORS[str(lti_kind(auth))],
+        }
+        if auth["kind"] == "demo":
+            # the demo password lets in exactly the demo users, never someone from the LMS
+            settings["DummyAuthenticator"]["allow_existing_users"] = False
     return settings
 
 
@@ -196,7 +211,7 @@ def lti_settings(
     - ``frame-ancestors``: the hub's pages may be framed by itself and the platforms.
     """
     auth = site.data["hub"]["auth"]
-    kind = auth["kind"]
+    kind = str(lti_kind(auth))
     section = lti_section(auth)
     cls = LTI_CLASS[kind]
     scheme = urlsplit(site.hub_url).scheme
@@ -211,8 +226,17 @@ def lti_settings(
     else:
         own["consumers"] = dict(consumers or {})
         own["config_title"] = site.name
-    authenticator: dict[str, Any] = {"enable_auth_state": True, "manage_groups": True}
-    _allow_rule(authenticator, auth)
+    authenticator: dict[str, Any] = {"enable_auth_state": True}
+    if lti_alongside(auth):
+        # next to the site's login (versahub.hub.multi_auth): the LTI class has its own
+        # allow rule, every key set so that none is inherited from the site's login's
+        own["allow_all"] = bool(section.get("allow_all"))
+        own["allowed_users"] = set(section.get("allowed_users") or [])
+        own["allow_existing_users"] = False
+        own["manage_groups"] = True
+    else:
+        authenticator["manage_groups"] = True
+        _allow_rule(authenticator, auth)
     tornado: dict[str, Any] = {
         "headers": {
             "Content-Security-Policy": " ".join(["frame-ancestors 'self'", *frame_ancestors(auth)]),
@@ -220,11 +244,11 @@ def lti_settings(
     }
     if scheme == "https":
         tornado["cookie_options"] = {"samesite": "None", "secure": True}
+    hub: dict[str, Any] = {"tornado_settings": tornado}
+    if not lti_alongside(auth):
+        hub["authenticator_class"] = LTI_AUTHENTICATORS[kind]
     settings: dict[str, dict[str, Any]] = {
-        "JupyterHub": {
-            "authenticator_class": LTI_AUTHENTICATORS[kind],
-            "tornado_settings": tornado,
-        },
+        "JupyterHub": hub,
         "Authenticator": authenticator,
         cls: own,
     }
@@ -303,12 +327,12 @@ def configure(c: Any, site_file: str | os.PathLike[str]) -> Site:
         password = paths.demo_password_file.read_text("utf-8").strip()
     auth = site.data["hub"]["auth"]
     consumers = None
-    if auth["kind"] == "lti11":
+    if lti_kind(auth) == "lti11":
         consumers = read_consumers(
             consumers_path(auth, site.path), "site.yaml: hub.auth.lti11.consumers_file"
         )
     crypt_key = None
-    if auth["kind"] in LTI_KINDS and not os.environ.get(CRYPT_KEY_ENV):
+    if lti_kind(auth) is not None and not os.environ.get(CRYPT_KEY_ENV):
         # the operator's own JUPYTERHUB_CRYPT_KEY wins; else the one `versahub up` made
         crypt_key = read_crypt_key(paths)
     settings = site_settings(

@@ -45,7 +45,7 @@ from versahub.images.registry import registry_config
 from versahub.policy.data import write_site_data
 from versahub.policy.server import find_opa, opa_command, policy_drift
 from versahub.site.config import Site
-from versahub.site.lti import LTI_KINDS, lti_endpoints
+from versahub.site.lti import lti_endpoints, lti_kind
 from versahub.util.files import PRIVATE, PRIVATE_DIR
 from versahub.util.net import split_host_port
 
@@ -225,7 +225,7 @@ def start_hub(site: Site, paths: HubPaths, echo: Echo) -> Component:
     # an empty file is a new SQLite database: JupyterHub fills it, keeping the mode
     _private_file(paths.hub / HUB_DB, create=True)
     _private_file(paths.hub / COOKIE_SECRET, create=False)
-    if site.data["hub"]["auth"]["kind"] in LTI_KINDS:
+    if lti_kind(site.data["hub"]["auth"]) is not None:
         crypt_key(paths)  # read by the hub's configure() unless JUPYTERHUB_CRYPT_KEY is set
     assert site.path is not None, "the hub reads site.yaml itself"
     paths.config_file.write_text(render_config_file(site.path), "utf-8")
@@ -289,7 +289,7 @@ def up(site: Site, echo: Echo, *, foreground: bool = True) -> int:
         if auth["kind"] == "demo":
             echo(f"  demo login: user {auth['users'][0]!r} (or any of {', '.join(auth['users'])})")
             echo(f"  password:   {password}")
-        for label, url in lti_endpoints(site.hub_url, auth["kind"]).items():
+        for label, url in lti_endpoints(site.hub_url, lti_kind(auth) or "").items():
             echo(f"  LTI {label}: {url}")
         echo(f"  OPA:        {site.opa_url}  (policies reload on edit)")
         if site.registry_enabled:

@@ -32,10 +32,27 @@ _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _SECRET = re.compile(r"^[\x21-\x7e]+$")
 
 
-def lti_section(auth: Mapping[str, Any]) -> dict[str, Any]:
-    """The section of the site's LTI kind with its defaults filled in (``{}`` otherwise)."""
+def lti_kind(auth: Mapping[str, Any]) -> str | None:
+    """The LTI version the site takes launches from: ``hub.auth.kind`` when it is one,
+    else the LTI section given next to a demo or generic login; ``None`` without LTI."""
     kind = auth.get("kind")
-    if kind not in LTI_KINDS:
+    if kind in LTI_KINDS:
+        return str(kind)
+    for other in ("lti13", "lti11"):
+        if auth.get(other) is not None:
+            return other
+    return None
+
+
+def lti_alongside(auth: Mapping[str, Any]) -> bool:
+    """True when LTI launches come next to the site's own login (demo or generic)."""
+    return auth.get("kind") not in LTI_KINDS and lti_kind(auth) is not None
+
+
+def lti_section(auth: Mapping[str, Any]) -> dict[str, Any]:
+    """The section of the site's LTI version with its defaults filled in (``{}`` without)."""
+    kind = lti_kind(auth)
+    if kind is None:
         return {}
     return {**LTI_DEFAULTS[kind], **dict(auth.get(kind) or {})}
 
@@ -77,6 +94,8 @@ def lti_endpoints(hub_url: str, kind: str) -> dict[str, str]:
             "login initiation URL": f"{hub}/lti13/oauth_login",
             "redirect URI": f"{hub}/lti13/oauth_callback",
             "target link URI": f"{hub}/",
+            "deep linking URL": f"{hub}/",
+            "public keyset (JWKS) URL": f"{hub}/lti13/jwks",
             "tool configuration (JSON)": f"{hub}/lti13/config",
         }
     if kind == "lti11":
@@ -171,28 +190,31 @@ def check_lti(doc: Mapping[str, Any], origin: str, site_path: Path | None) -> No
     auth = doc["hub"]["auth"]
     kind = auth["kind"]
     where = f"{origin}: hub.auth"
-    for other in sorted(LTI_KINDS - {kind}):
-        if other in auth:
-            raise InputError(f"{where}.{other}", f"is set but hub.auth.kind is {kind}")
+    if kind in LTI_KINDS:
+        for other in sorted(LTI_KINDS - {kind}):
+            if other in auth:
+                raise InputError(f"{where}.{other}", f"is set but hub.auth.kind is {kind}")
+    elif "lti13" in auth and "lti11" in auth:
+        raise InputError(f"{where}.lti11", "one LTI version at a time (lti13 is set)")
     if kind == "demo":
         for key in ("allow_all", "allowed_users"):
             if key in auth:
                 raise InputError(
                     f"{where}.{key}", "the demo login lets in exactly hub.auth.users; remove it"
                 )
-    if kind not in LTI_KINDS:
+    lti = lti_kind(auth)
+    if lti is None:
         return
-    if auth.get("allow_all") and auth.get("allowed_users"):
-        raise InputError(
-            f"{where}.allowed_users",
-            "cannot be combined with allow_all: true (which lets anyone in)",
-        )
-    if not auth.get("allow_all") and not auth.get("allowed_users"):
-        raise InputError(
-            f"{where}.allow_all",
-            "an LTI login needs allow_all: true (everyone the platforms send) or "
-            "allowed_users (JupyterHub refuses every login otherwise)",
-        )
+    section = auth.get(lti) or {}
+    if kind in LTI_KINDS:
+        for key in ("allow_all", "allowed_users"):
+            if key in section:
+                raise InputError(
+                    f"{where}.{lti}.{key}", f"goes at hub.auth.{key} when hub.auth.kind is {lti}"
+                )
+        _check_allow_rule(auth, where)
+    else:
+        _check_allow_rule(section, f"{where}.{lti}")
     try:
         _secure_url(str(doc["hub"]["url"]), f"{origin}: hub.url")
     except InputError as err:
@@ -200,17 +222,30 @@ def check_lti(doc: Mapping[str, Any], origin: str, site_path: Path | None) -> No
             err.field, f"{err.reason}: LTI launches from an LMS need cookies with SameSite=None, "
             "which browsers accept only over https"
         ) from None  # fmt: skip
-    section = auth.get(kind)
-    if section is None:
-        need = "platforms" if kind == "lti13" else "consumers_file"
-        raise InputError(f"{where}.{kind}", f"is missing ({kind} needs its {need})")
-    if kind == "lti13":
+    if auth.get(lti) is None:
+        need = "platforms" if lti == "lti13" else "consumers_file"
+        raise InputError(f"{where}.{lti}", f"is missing ({lti} needs its {need})")
+    if lti == "lti13":
         _check_platforms(section.get("platforms"), f"{where}.lti13.platforms")
     else:
         field = f"{where}.lti11.consumers_file"
         if not section.get("consumers_file"):
             raise InputError(field, "is missing (a YAML file of consumer key: secret)")
         read_consumers(consumers_path(auth, site_path), field)
+
+
+def _check_allow_rule(holder: Mapping[str, Any], where: str) -> None:
+    if holder.get("allow_all") and holder.get("allowed_users"):
+        raise InputError(
+            f"{where}.allowed_users",
+            "cannot be combined with allow_all: true (which lets anyone in)",
+        )
+    if not holder.get("allow_all") and not holder.get("allowed_users"):
+        raise InputError(
+            f"{where}.allow_all",
+            "an LTI login needs allow_all: true (everyone the platforms send) or "
+            "allowed_users (JupyterHub refuses every login otherwise)",
+        )
 
 
 def _check_platforms(items: Any, where: str) -> None:
