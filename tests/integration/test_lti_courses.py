@@ -72,6 +72,12 @@ pytestmark = [
     pytest.mark.skipif(not docker0_available(), reason="needs the Docker engine (docker0)"),
 ]
 
+CATALOGUE_ENTRY = {
+    "id": "pandas-intro",
+    "title": "Pandas introduction",
+    "description": "A notebook environment with pandas.",
+    "spec": {"repo": REPO, "ref": COMMIT, "internet": True},
+}
 LESSON = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'
 
 
@@ -168,6 +174,7 @@ def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Classroom]:
                 "lti13": {"platforms": [platform.site_entry()]},
             },
         },
+        "catalogue": [CATALOGUE_ENTRY],
     }
     site.start()
     room = Classroom(site, platform, material)
@@ -280,6 +287,23 @@ def test_launch_without_a_usable_course_is_refused(
     assert room.site.containers(owner=user) == []
     assert any("LTI 1.3 login refused" in line and reason in line
                for line in room.site.tail(10**6).splitlines())  # fmt: skip
+
+
+def test_a_link_to_a_catalogue_entry_goes_through_the_risk_dialog(classroom: Classroom) -> None:
+    """A deep link may name a catalogue entry: it is no course (no group, no trust), so
+    its warnings open the launch page's dialog; an unknown entry is refused."""
+    room = classroom
+    attempt, r = room.launch("s-cat", [LEARNER], custom={"catalogue": "pandas-intro"})
+    assert r.status_code == 302, html.unescape(r.text)[:1500]
+    dialog = urlsplit(r.headers["Location"])
+    assert dialog.path.startswith("/v2/gh/binder-examples/requirements/"), dialog
+    page = attempt.session.get(r.headers["Location"], timeout=20)
+    assert page.status_code == 200 and "internet" in page.text.lower()
+    model = room.site.api("GET", "/users/s-cat").json()
+    assert model["groups"] == [] and model["servers"] == {}  # nothing started without a click
+    _, r = room.launch("s-cat2", [LEARNER], custom={"catalogue": "nope"})
+    assert r.status_code == 400 and "'nope' is not in this hub's catalogue" in html.unescape(r.text)
+    assert room.site.api("GET", "/users/s-cat2").status_code == 404
 
 
 def test_archived_course_is_refused(classroom: Classroom) -> None:

@@ -44,7 +44,7 @@ from versahub.site.courses import (
     role_of,
     validate_open_path,
 )
-from versahub.spec import ServerSpec, parse_spec
+from versahub.spec import ServerSpec
 from versahub.urls import launch_url
 
 COURSE_STATE_KEY = "versahub_course"
@@ -173,7 +173,7 @@ async def launch_course(handler: Any, user: Any) -> str:
         entry = next((e for e in site.catalogue if e["id"] == target.id), None)
         if entry is None:
             raise web.HTTPError(404, f"The catalogue entry {target.id} is no longer available")
-        spec = parse_spec(entry["spec"], owner=user.name, volumes=list(site.volumes))
+        spec = ServerSpec.from_dict(entry["spec"], owner=user.name, volumes=list(site.volumes))
         spec = spec if spec.server_name else spec.with_server_name(target.id)
         opened = f"lab/tree/{spec.server_name}/{target.path}" if target.path else ""
     # a signed launch from a registered platform, not a link: not an outside origin

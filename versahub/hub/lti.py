@@ -173,9 +173,12 @@ async def open_course(handler: Any, user: Any) -> str:
     try:
         return await launch_course(handler, user)
     except HTTPError as err:
+        status = err.status_code
         message = err.log_message or err.reason or "the course server could not start"
-        handler.log.warning("course launch of %s refused: %s", user.name, message)
-        raise refusal_page(err.status_code, f"The course server cannot start: {message}") from None
+    except InputError as err:  # e.g. a catalogue entry that no longer parses
+        status, message = 400, str(err)
+    handler.log.warning("course launch of %s refused: %s", user.name, message)
+    raise refusal_page(status, f"The course server cannot start: {message}")
 
 
 def claimed(id_token: str | None) -> dict[str, Any]:
