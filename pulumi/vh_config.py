@@ -29,6 +29,7 @@ from versahub.deploy.kubernetes_settings import (
 from versahub.deploy.kubernetes_site import cluster_site
 from versahub.errors import InputError
 from versahub.site.config import Site
+from versahub.site.lti import lti_kind
 from versahub.site.source import site_file
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -74,7 +75,8 @@ def load_inputs(project_dir: Path = PROJECT_DIR) -> StackInputs:
         except InputError as err:
             raise InputError(f"{PROJECT}:siteFile: {err.field}", err.reason) from None
         demo = site.data["hub"]["auth"]["kind"] == "demo"
-        settings = stack_settings(pulumi.get_stack(), values, plain, demo_login=demo)
+        lti = lti_kind(site.data["hub"]["auth"]) is not None
+        settings = stack_settings(pulumi.get_stack(), values, plain, demo_login=demo, lti_login=lti)
         cluster = cluster_site(site, settings)
     except InputError as err:
         raise pulumi.RunError(f"configuration error: {err}") from None

@@ -57,6 +57,8 @@ def _admin_values(inputs: StackInputs) -> dict[str, pulumi.Output[str]]:
     }
     if inputs.settings.demo_password:
         values["demo-password"] = inputs.secrets["demoPassword"]
+    if inputs.settings.crypt_key:
+        values["crypt-key"] = inputs.secrets["cryptKey"]
     return values
 
 

@@ -458,6 +458,32 @@ def test_the_demo_password_is_required_only_with_the_demo_login() -> None:
     assert stack_settings("local", values, plain, demo_login=False).demo_password is False
 
 
+def test_an_lti_site_needs_the_crypt_key_and_the_hub_gets_it() -> None:
+    declared = declared_keys(REPO / "Pulumi.yaml")
+    keys = SECRET_KEYS | {"versahub:cryptKey"}
+    values, plain = resolve_values(declared, {**stack_file("local"), **SECRETS}, keys)
+    with pytest.raises(InputError, match="versahub:cryptKey: is not set"):
+        stack_settings("local", values, plain, demo_login=True, lti_login=True)
+    given = {**stack_file("local"), **SECRETS, "versahub:cryptKey": "not hex"}
+    values, plain = resolve_values(declared, given, keys)
+    with pytest.raises(InputError, match="versahub:cryptKey: must be 64 hexadecimal"):
+        stack_settings("local", values, plain, demo_login=True, lti_login=True)
+    given = {**stack_file("local"), **SECRETS, "versahub:cryptKey": "cd" * 32}
+    values, plain = resolve_values(declared, given, keys)
+    lti = stack_settings("local", values, plain, demo_login=True, lti_login=True)
+    assert lti.crypt_key is True
+
+    def crypt_env(settings: Any) -> list[dict[str, Any]]:
+        objs = kube.hub_objects(settings, DOC, "site: {}\n", "config\n", kube.CullerPlan(60))
+        (dep,) = [o for o in objs if o["kind"] == "Deployment"]
+        hub = dep["spec"]["template"]["spec"]["containers"][0]
+        return [e for e in hub["env"] if e["name"] == "JUPYTERHUB_CRYPT_KEY"]
+
+    assert crypt_env(lti) == [{"name": "JUPYTERHUB_CRYPT_KEY", "valueFrom": {
+        "secretKeyRef": {"name": kube.ADMIN_SECRET, "key": "crypt-key"}}}]  # fmt: skip
+    assert crypt_env(LOCAL) == []
+
+
 def test_other_providers_keys_are_left_alone() -> None:
     extra = {"kubernetes:context": "kind-kind", "versahub:nodePort": 30081}
     assert settings_for("local", extra).node_port == 30081

@@ -244,7 +244,7 @@ def secret(
 
 def admin_secret(namespace: str, values: Mapping[str, Any]) -> Manifest:
     """The admin secret (``versahub-hub``): ``proxy-auth-token``, ``cookie-secret`` and,
-    with the demo login, ``demo-password``."""
+    with the demo login, ``demo-password``; with LTI, ``crypt-key``."""
     return secret(ADMIN_SECRET, namespace, "hub", values)
 
 
@@ -524,6 +524,16 @@ def hub_objects(
             "name": "JPY_COOKIE_SECRET",
             "valueFrom": {"secretKeyRef": {"name": ADMIN_SECRET, "key": "cookie-secret"}},
         },
+        *(
+            [
+                {
+                    "name": "JUPYTERHUB_CRYPT_KEY",
+                    "valueFrom": {"secretKeyRef": {"name": ADMIN_SECRET, "key": "crypt-key"}},
+                }
+            ]
+            if settings.crypt_key
+            else []
+        ),
         {"name": "VERSAHUB_DOCKER_SOCKET", "value": DOCKER_SOCKET},
         {"name": "DOCKER_HOST", "value": f"unix://{DOCKER_SOCKET}"},
         {"name": "HOME", "value": "/tmp"},

@@ -38,7 +38,7 @@ NODE_PORTS = range(30000, 32768)
 # Secrets that may be left unset. Pulumi.yaml cannot declare them as such (a declared key
 # without a default is required, and the CLI refuses a default for a `secret: true` key), so
 # they are declared as strings with an empty default and treated as secrets here.
-OPTIONAL_SECRETS = frozenset({"demoPassword", "tlsCertificate", "tlsKey"})
+OPTIONAL_SECRETS = frozenset({"demoPassword", "cryptKey", "tlsCertificate", "tlsKey"})
 MIN_TOKEN = 32
 
 
@@ -93,6 +93,7 @@ class DeploySettings:
     builder_disk_limit: str
     images: Images
     demo_password: bool
+    crypt_key: bool = False  # the hub gets JUPYTERHUB_CRYPT_KEY (an LTI site)
 
     @property
     def tls_enabled(self) -> bool:
@@ -203,7 +204,7 @@ def check_secret(name: str, value: str | None, *, required: bool) -> None:
                 _key(name), f"is not set: pulumi config set --secret {_key(name)} <value>"
             )
         return
-    if name == "cookieSecret" and not _COOKIE_SECRET.match(value):
+    if name in ("cookieSecret", "cryptKey") and not _COOKIE_SECRET.match(value):
         raise InputError(
             _key(name), "must be 64 hexadecimal characters (32 bytes: openssl rand -hex 32)"
         )
@@ -223,6 +224,7 @@ def stack_settings(
     secrets: Mapping[str, str | None],
     *,
     demo_login: bool,
+    lti_login: bool = False,
 ) -> DeploySettings:
     """Check the resolved ``values`` of one stack (see :func:`resolve_values`) and the form of
     its ``secrets`` (plain text, only looked at here); return the settings."""
@@ -266,6 +268,7 @@ def stack_settings(
     check_secret("proxyAuthToken", secrets.get("proxyAuthToken"), required=True)
     check_secret("cookieSecret", secrets.get("cookieSecret"), required=True)
     check_secret("demoPassword", secrets.get("demoPassword"), required=demo_login)
+    check_secret("cryptKey", secrets.get("cryptKey"), required=lti_login)
     cert, key = secrets.get("tlsCertificate"), secrets.get("tlsKey")
     check_secret("tlsCertificate", cert, required=bool(key))
     check_secret("tlsKey", key, required=bool(cert))
@@ -292,4 +295,5 @@ def stack_settings(
             builder=_image(values, "builderImage"),
         ),
         demo_password=demo_login,
+        crypt_key=lti_login,
     )
