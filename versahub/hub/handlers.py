@@ -53,6 +53,7 @@ from jupyterhub.handlers.base import BaseHandler
 from jupyterhub.scopes import has_scope
 from jupyterhub.slugs import is_valid_safe_slug
 from jupyterhub.utils import url_escape_path, url_path_join
+from prometheus_client import REGISTRY
 from tornado import web
 
 from versahub.constants import GUEST_GROUP, GUEST_PREFIX
@@ -365,6 +366,32 @@ def live_copies(db: Any) -> Counter[tuple[str, str]]:
         if source is not None:
             counts[source] += 1
     return counts
+
+
+class PublicCopiesCollector:
+    """``versahub_public_copies``: live public copies, read from the hub's database at each
+    scrape of ``/hub/metrics`` (``versahub.launch.metrics``)."""
+
+    NAME = "versahub_public_copies"
+    HELP = "Live public read-only copies of servers."
+
+    def describe(self) -> Any:
+        from prometheus_client.core import GaugeMetricFamily
+
+        yield GaugeMetricFamily(self.NAME, self.HELP)
+
+    def collect(self) -> Any:
+        from jupyterhub.app import JupyterHub
+        from prometheus_client.core import GaugeMetricFamily
+
+        db = getattr(JupyterHub.instance(), "db", None) if JupyterHub.initialized() else None
+        if db is None:
+            return
+        yield GaugeMetricFamily(self.NAME, self.HELP, value=sum(live_copies(db).values()))
+
+
+with contextlib.suppress(ValueError):  # registered once per process
+    REGISTRY.register(PublicCopiesCollector())
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from versahub.launch.metrics import count_launch
+
 # BinderHub's launch phases, in order, and where each puts the progress bar.
 PHASES = ("waiting", "fetching", "building", "pushing", "built", "launching", "ready", "failed")
 PHASE_PROGRESS = {
@@ -67,6 +69,7 @@ class Progress:
 
     def finish(self, outcome: str, reason: str = "") -> None:
         self.outcome, self.reason, self.finished_at = outcome, reason, time.monotonic()
+        count_launch(outcome, reason)
         self.add({"phase": outcome, "progress": 100, "message": outcome, "final": True})
 
     async def wait(self, timeout: float) -> None:

@@ -20,12 +20,14 @@ and timeout, the volumes and the image settings are never copied elsewhere.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from versahub.images.builder import ImageBuilder
 from versahub.images.config import ImagesConfig
+from versahub.launch.metrics import count_decision, count_image
 from versahub.launch.plan import Layout, RuntimePlan, effective_mounts, make_plan
 from versahub.launch.progress import build_event
 from versahub.launch.request import LaunchRequest
@@ -162,8 +164,15 @@ class LaunchService:
             site_summary(site),
             mounts=effective_mounts(spec, site),
         )
+        started = time.perf_counter()
         decision = await self.policy_client(site).decide(doc)
-        return Verdict(request=request, decision=decision)
+        verdict = Verdict(request=request, decision=decision)
+        count_decision(
+            time.perf_counter() - started, allowed=decision.allowed,
+            unavailable=verdict.unavailable, deny=[f.id for f in decision.deny],
+            warn=decision.warn_ids,
+        )  # fmt: skip
+        return verdict
 
     # -- the image ------------------------------------------------------------------------
     def builder(self, site: Site) -> ImageBuilder:
@@ -180,6 +189,7 @@ class LaunchService:
         async for ev in self.builder(site).ensure(spec.repo, spec.ref):
             last = ev
             on_event(build_event(ev))
+        count_image(last)
         if last is None or last["phase"] != "ready":
             message = last["message"] if last else "no image"
             raise LaunchRefused(502, "build-failed", f"The image could not be built: {message}")
