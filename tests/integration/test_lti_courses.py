@@ -382,6 +382,18 @@ def test_nbgrader_round_trip_keeps_students_apart(classroom: Classroom) -> None:
                               "    print(s, gb.find_submission('ps1', s).score)\"")  # fmt: skip
     assert scores.split() == ["s-ada", "1.0", "s-lin", "0.0"], scores
 
+    # the formgrader runs in teachers' course servers only
+    probe = (
+        "python3 -c \"import os, urllib.request as u, urllib.error as e\n"
+        "env = os.environ\n"
+        "url = 'http://127.0.0.1:8888' + env['JUPYTERHUB_SERVICE_PREFIX'] + 'formgrader'\n"
+        "req = u.Request(url, headers={'Authorization': 'token ' + env['JUPYTERHUB_API_TOKEN']})\n"
+        "try: print(u.urlopen(req).status)\n"
+        "except e.HTTPError as err: print(err.code)\""
+    )  # fmt: skip
+    assert room.ok(teacher, probe).strip() == "200"
+    assert room.ok(ada, probe).strip() == "404"
+
     for box in (ada, lin):
         assert len(room.ok(box, f"ls -1 {exchange}/feedback").splitlines()) == 1  # their own
         room.ok(box, "nbgrader fetch_feedback ps1")
