@@ -35,6 +35,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "build_command",
         "Resolve REPO at REF, reuse its image or build it; print image, commit, cache hit.",
     ),
+    "catalogue": (
+        "versahub.cli.catalogue",
+        "catalogue_group",
+        "Exchange environments with other hubs (JSON documents).",
+    ),
     "course": (
         "versahub.cli.course",
         "course_group",

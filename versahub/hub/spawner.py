@@ -54,6 +54,7 @@ from versahub.launch.plan import Layout, RuntimePlan
 from versahub.launch.progress import progress_event, ready_hook
 from versahub.launch.request import PUBLIC_KEY, LaunchRequest, parse_request, stored_spec
 from versahub.launch.service import LaunchRefused, LaunchService, Verdict, service_for
+from versahub.site.catalogue_store import record_launch
 from versahub.site.config import Site
 
 
@@ -309,7 +310,19 @@ class VersaHubSpawnerMixin(Configurable):
                 self._remove_entry_after_failure()
             raise
         launch.finish("ready")
+        await self.count_for_catalogue()
         return result
+
+    async def count_for_catalogue(self) -> None:
+        """Count this start for the catalogue's popular entries (never a public copy's);
+        a failure to count is logged, never a failed start."""
+        spec, site = getattr(self, "_versahub_spec", None), self.versahub_site
+        if spec is None or site is None or PUBLIC_KEY in (self.user_options or {}):
+            return
+        try:
+            await asyncio.to_thread(record_launch, site.state_dir, spec, self.user.name)
+        except (OSError, InputError) as err:
+            self.log.warning("catalogue: launch of %s not counted: %s", spec.spec_id, err)
 
     def _remove_entry_after_failure(self) -> None:
         """Delete this server's entry (the default server's stored request) once JupyterHub
@@ -350,6 +363,7 @@ class VersaHubSpawnerMixin(Configurable):
         else:
             verdict = await service.judge(self.parse(site), self.user, self.directory, site)
         spec = verdict.request.spec
+        self._versahub_spec = spec
         refused = verdict.refusal()
         if refused is not None:
             self.log.warning(

@@ -319,6 +319,7 @@ def _catalogue(doc: Mapping[str, Any], origin: str) -> tuple[Mapping[str, Any], 
             "id": entry["id"],
             "title": entry.get("title") or entry["id"],
             "description": entry.get("description") or "",
+            "tags": list(entry.get("tags") or []),
             "spec": spec.to_dict(),
         })  # fmt: skip
     return tuple(entries)

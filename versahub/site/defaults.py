@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
         },
     },
     "catalogue": [],
+    "popular": {"min_users": 3, "max_entries": 50},
     "kubernetes": {
         "namespace": "versahub",
         "volumes_claim": "versahub-volumes",

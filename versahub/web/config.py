@@ -74,6 +74,8 @@ def web_settings(site: Site, paths: Any = None) -> dict[str, dict[str, Any]]:
         (r"/api/versahub/trust", H + "TrustAPIHandler"),
         (rf"/api/versahub/trust/{SPEC_ID}", H + "TrustAPIHandler"),
         (r"/badge.svg", H + "BadgeHandler"),
+        (r"/versahub/catalogue", "versahub.web.catalogue.CataloguePageHandler"),
+        (r"/api/versahub/catalogue", "versahub.web.catalogue.CatalogueAPIHandler"),
         (r"/versahub/static/(.*)", "tornado.web.StaticFileHandler", {"path": str(STATIC_DIR)}),
     ]
     return {
