@@ -25,6 +25,7 @@ from versahub.policy.data import render_site_data
 from versahub.site.course_store import courses_path, read_courses
 from versahub.site.courses import Course, check_against_site, course_volumes, courses_policy_data
 from versahub.site.defaults import DEFAULTS, REPLACE_KEYS
+from versahub.site.federation import check_federation
 from versahub.site.lti import check_lti
 from versahub.spec import parse_spec
 from versahub.urls import normalise_hub_url
@@ -273,6 +274,7 @@ def _check_semantics(doc: Mapping[str, Any], origin: str, path: Path | None = No
         images_config(doc)
     except InputError as err:
         raise InputError(f"{origin}: {err.field}", err.reason) from None
+    check_federation(doc, origin)
     groups = doc["policy"]["caps"]["groups"]
     for group, caps in groups.items():
         if not caps:

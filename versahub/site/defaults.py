@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "catalogue": [],
     "popular": {"min_users": 3, "max_entries": 50},
+    "federation": {"hubs": [], "entry_point": {"enabled": False, "health_timeout": 2.0}},
     "kubernetes": {
         "namespace": "versahub",
         "volumes_claim": "versahub-volumes",

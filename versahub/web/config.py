@@ -66,8 +66,11 @@ def web_settings(site: Site, paths: Any = None) -> dict[str, dict[str, Any]]:
     """Return the traitlets to set: ``{"JupyterHub": {template_paths, extra_handlers,
     template_vars}}``. Merge per trait into the hub settings (do not replace the class).
     Handlers find the site through ``tornado_settings["versahub_site_file"]``."""
+    entry_point = bool(site.data["federation"]["entry_point"].get("enabled"))
+    launch_links = "versahub.web.federation.FederationRedirectHandler" if entry_point else (
+        H + "LaunchPageHandler")  # fmt: skip
     handlers: list[tuple[Any, ...]] = [
-        (r"/v2/(.+)", H + "LaunchPageHandler"),
+        (r"/v2/(.+)", launch_links),
         (r"/repo/(.+)", "versahub.web.legacy.LegacyRedirectHandler"),
         (r"/versahub/launch", H + "LaunchPageHandler"),
         (r"/api/versahub/check", H + "CheckAPIHandler"),

@@ -35,6 +35,7 @@ from versahub.launch.plan import effective_mounts
 from versahub.launch.request import parse_request
 from versahub.launch.service import ORIGIN_FINDING_PREFIX, LaunchService, service_for
 from versahub.site.config import Site
+from versahub.site.federation import hubs_of, launch_on
 from versahub.spec import random_server_name
 from versahub.urls import badge_html, badge_markdown, launch_url, parse_launch_url
 from versahub.web.origin import classify_origin
@@ -141,6 +142,7 @@ class _APIContext(VersaHubAPIHandler):
                 {**doc, "mounts": effective_mounts(spec, site)}, volume_summaries(site)
             ),
             "launch_url": launch_url(spec, hub_url),
+            "launch_on": launch_on(spec, hubs_of(site.data)),
             "badge_markdown": badge_markdown(spec, hub_url),
             "badge_html": badge_html(spec, hub_url),
             "suggested_server_name": spec.server_name or random_server_name(),

@@ -57,6 +57,17 @@ class LaunchPageHub(WebHub):
         doc = super().site_document()
         doc["catalogue"] = [*doc["catalogue"], TEACHERS_ENTRY]
         doc["policy"] = {**doc["policy"], "allowed_internal_hosts": ["127.0.0.1"]}
+        # "Launch on…" another hub (a link only: nothing contacts it)
+        doc["federation"] = {
+            "hubs": [
+                {
+                    "name": "mybinder",
+                    "url": "https://mybinder.org",
+                    "kind": "binderhub",
+                    "description": "the public Binder",
+                }
+            ]
+        }
         return doc
 
 

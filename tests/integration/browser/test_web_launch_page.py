@@ -54,6 +54,14 @@ def test_main_page_after_login(web: Any) -> None:
     page.wait_for_function("document.getElementById('s-url').value.includes('internet=false')")
     assert page.input_value("#s-md").startswith("[![Launch on VersaHub](")
     assert page.input_value("#s-html").startswith('<a href="')
+    # Launch on… another hub: a BinderHub gets the repository, and the page says what not
+    link = page.locator("#vh-launch-on-list a")
+    assert link.inner_text() == "Launch on mybinder"
+    assert link.get_attribute("href").startswith(
+        "https://mybinder.org/v2/gh/binder-examples/requirements/"
+    )
+    assert link.get_attribute("rel") == "noopener noreferrer"
+    assert "internet off" in page.locator(".vh-launch-on-note").inner_text()
     web.shot("launch-form", full_page=True)
     assert not web.js_dialogs
 

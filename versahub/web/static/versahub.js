@@ -229,6 +229,22 @@
       $("s-md").value = result.badge_markdown;
       $("s-html").value = result.badge_html;
     }
+    renderLaunchOn(ok ? result.launch_on || [] : []);
+  }
+  // "Launch on…" other hubs (site.yaml federation.hubs): text only, links open elsewhere
+  function renderLaunchOn(targets) {
+    const list = $("vh-launch-on-list");
+    list.textContent = "";
+    $("vh-launch-on").hidden = targets.length === 0;
+    for (const t of targets) {
+      const a = el("a", { href: t.url, target: "_blank", rel: "noopener noreferrer",
+        class: "vh-launch-on-link" }, "Launch on " + t.name);
+      const li = el("li", {});
+      li.appendChild(a);
+      if (t.description) li.appendChild(el("span", { class: "vh-muted" }, " — " + t.description));
+      if (t.note) li.appendChild(el("div", { class: "vh-muted vh-launch-on-note" }, t.note));
+      list.appendChild(li);
+    }
   }
   function checkState(result) {
     const decision = result.decision;
