@@ -1,6 +1,6 @@
 """An entry point: ``/v2/…`` links routed to member hubs (``federation.entry_point``).
 
-When ``federation.entry_point.enabled`` is set, this hub launches nothing itself: every
+When ``federation.entry_point.enabled`` is set, this hub opens no ``/v2/…`` link itself: every
 Binder-style link is sent (302) to the first member hub that the routing rules name for
 its provider and repository (``versahub.site.federation.route``) and that answers a
 health check within ``health_timeout`` seconds (answers are remembered 10 seconds). A
