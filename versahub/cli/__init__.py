@@ -85,6 +85,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "status_command",
         "Report each component's state (exit 0 when the site is running, 1 when not).",
     ),
+    "usage": (
+        "versahub.cli.usage",
+        "usage_command",
+        "Resources used per user: CPU-seconds, memory GiB-hours, server-hours.",
+    ),
     "up": (
         "versahub.cli.site",
         "up_command",

@@ -21,6 +21,8 @@ CULLER_SCOPES = [
     "read:users:activity",
     "read:servers",
     "delete:servers",
+    # accounting (versahub.hub.accounting): usage is kept per user and group
+    "read:users:groups",
     # only guest accounts of public read-only copies (versahub.hub.handlers.GUEST_GROUP):
     # their creation time, and deleting them once their copy is gone
     f"read:users!group={GUEST_GROUP}",

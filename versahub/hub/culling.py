@@ -2,7 +2,8 @@
 
 jupyterhub-idle-culler has one global ``--timeout``/``--max-age``; VersaHub's limits are per
 spec. This hub-managed service (``python -m versahub.hub.culling``, started by the hub with
-a token holding only ``list:users, read:users:activity, read:servers, delete:servers``)
+a token holding only ``list:users, read:users:activity, read:servers, delete:servers``
+and ``read:users:groups`` for accounting, which runs in it too: ``versahub.hub.accounting``)
 reads every page of ``GET /hub/api/users?state=active`` every ``--cull-every`` seconds
 (``iter_users``: one answer holds at most ``api_page_max_limit``, 200, users), computes each
 server's effective limits from its stored spec (``user_options``) and the site's default
@@ -28,6 +29,7 @@ from urllib.parse import quote
 import aiohttp
 
 from versahub.constants import GUEST_PREFIX
+from versahub.hub.accounting import Sampler
 from versahub.launch.plan import Limits, default_limits, effective_limits
 from versahub.launch.request import PUBLIC_KEY, stored_spec
 from versahub.site.source import site_file
@@ -178,16 +180,36 @@ async def run(site_path: str, cull_every: float) -> None:
     api_url = os.environ["JUPYTERHUB_API_URL"].rstrip("/")
     headers = {"Authorization": f"token {os.environ['JUPYTERHUB_API_TOKEN']}"}
     async with aiohttp.ClientSession(headers=headers) as session:
-        while True:
+        await asyncio.gather(cull_loop(session, api_url, source, cull_every),
+                             account_loop(session, api_url, source))  # fmt: skip
+
+
+async def account_loop(session: aiohttp.ClientSession, api_url: str, source: Any) -> None:
+    """Sample the servers' usage every ``accounting.sample_every`` seconds (docs/accounting.md)."""
+    site = source.current()
+    sampler = Sampler(site.state_dir, site.data["accounting"])
+    while True:
+        settings = source.current().data["accounting"]
+        if settings["enabled"]:
             try:
-                # the site as site.yaml says now (caps edited without a restart apply)
-                await cull_once(session, api_url, source.current())
-                await remove_stale_guests(
-                    session, api_url, grace=max(MIN_GUEST_GRACE, 5 * cull_every)
-                )
-            except Exception as err:  # keep culling; the hub may be restarting
-                log.warning("cull pass failed: %s", err)
-            await asyncio.sleep(cull_every)
+                users = [u async for u in iter_users(session, api_url, state="active")]
+                await sampler.sample_once(users)
+            except Exception as err:  # keep sampling; the hub or Docker may be restarting
+                log.warning("accounting pass failed: %s", err)
+        await asyncio.sleep(float(settings["sample_every"]))
+
+
+async def cull_loop(
+    session: aiohttp.ClientSession, api_url: str, source: Any, cull_every: float
+) -> None:
+    while True:
+        try:
+            # the site as site.yaml says now (caps edited without a restart apply)
+            await cull_once(session, api_url, source.current())
+            await remove_stale_guests(session, api_url, grace=max(MIN_GUEST_GRACE, 5 * cull_every))
+        except Exception as err:  # keep culling; the hub may be restarting
+            log.warning("cull pass failed: %s", err)
+        await asyncio.sleep(cull_every)
 
 
 def main(argv: list[str] | None = None) -> None:

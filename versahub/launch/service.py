@@ -19,6 +19,7 @@ and timeout, the volumes and the image settings are never copied elsewhere.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -35,6 +36,7 @@ from versahub.policy import UNAVAILABLE_ID, Decision, PolicyClient, confirmation
 from versahub.policy.input import build_input, user_document
 from versahub.site.config import Site
 from versahub.site.source import SiteFile, site_file
+from versahub.site.usage_store import month_usage
 
 log = logging.getLogger(__name__)
 
@@ -156,13 +158,18 @@ class LaunchService:
         """
         site = site or await self.site()
         spec = request.spec
+        person = user_document(user)
+        quotas = site.data["accounting"].get("quotas") or {}
+        watched = [g for g in person["groups"] if g in quotas]
+        usage = await asyncio.to_thread(month_usage, site.state_dir, watched) if watched else {}
         doc = build_input(
             spec,
-            user_document(user),
+            person,
             request.origin,
             directory(spec.collaborators),
             site_summary(site),
             mounts=effective_mounts(spec, site),
+            usage=usage,
         )
         started = time.perf_counter()
         decision = await self.policy_client(site).decide(doc)

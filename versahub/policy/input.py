@@ -87,8 +87,12 @@ def build_input(
     directory: Mapping[str, Iterable[str]] | None = None,
     site: Mapping[str, Any] | None = None,
     mounts: Iterable[Mapping[str, Any]] | None = None,
+    usage: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict[str, Any]:
-    """Return the OPA input ``{"spec", "user", "origin", "directory", "site"}``.
+    """Return the OPA input ``{"spec", "user", "origin", "directory", "site", "usage"}``.
+
+    ``usage`` is what the user's groups with a quota used this month
+    (``{group: {"cpu_hours", "memory_gib_hours", "server_hours"}}``, docs/accounting.md).
 
     ``mounts``, when given, are the mounts the server will really get (the launch service
     passes the runtime plan's, default home volume included) and replace ``spec.mounts``:
@@ -109,10 +113,13 @@ def build_input(
             "users": _names(directory.get("users"), "directory.users"),
             "groups": _names(directory.get("groups"), "directory.groups"),
         }
-    return {
+    doc = {
         "spec": spec_doc,
         "user": user_document(user),
         "origin": origin_document(origin),
         "directory": directory_doc,
         "site": dict(site or {}),
     }
+    if usage:  # only when the user is in a group with a quota
+        doc["usage"] = {"groups": {g: dict(v) for g, v in usage.items()}}
+    return doc

@@ -171,6 +171,10 @@ class Site:
         repo_dir = self.images_config().target_repo_dir
         doc = render_site_data(self.policy, self.volumes, repo_dir=repo_dir)
         doc["courses"] = courses_policy_data(self.courses.values())
+        doc["quotas"] = {
+            group: {"action": "warn", **quota}
+            for group, quota in self.data["accounting"].get("quotas", {}).items()
+        }
         return doc
 
     @property

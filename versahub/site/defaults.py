@@ -43,6 +43,12 @@ DEFAULTS: dict[str, Any] = {
     },
     "catalogue": [],
     "popular": {"min_users": 3, "max_entries": 50},
+    "accounting": {
+        "enabled": True,
+        "sample_every": 60,
+        "keep_hourly_days": 35,
+        "keep_daily_days": 730,
+    },
     "federation": {"hubs": [], "entry_point": {"enabled": False, "health_timeout": 2.0}},
     "kubernetes": {
         "namespace": "versahub",

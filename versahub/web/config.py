@@ -78,6 +78,7 @@ def web_settings(site: Site, paths: Any = None) -> dict[str, dict[str, Any]]:
         (rf"/api/versahub/trust/{SPEC_ID}", H + "TrustAPIHandler"),
         (r"/badge.svg", H + "BadgeHandler"),
         (r"/versahub/catalogue", "versahub.web.catalogue.CataloguePageHandler"),
+        (r"/versahub/usage", "versahub.web.usage.UsagePageHandler"),
         (r"/api/versahub/catalogue", "versahub.web.catalogue.CatalogueAPIHandler"),
         (r"/versahub/static/(.*)", "tornado.web.StaticFileHandler", {"path": str(STATIC_DIR)}),
     ]

@@ -8,7 +8,7 @@ import data.versahub.lib
 # silently losing deny rules. Add a file here when you add one to the package.
 expected_concerns := {
 	"collaborators", "course", "credentials", "image", "input", "network", "origin",
-	"public", "repo", "resources", "site", "storage", "decision",
+	"public", "quota", "repo", "resources", "site", "storage", "decision",
 }
 
 # METADATA

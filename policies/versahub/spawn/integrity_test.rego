@@ -14,7 +14,7 @@ test_missing_end_marker_denies if {
 		with data.versahub.site as site
 		with spawn.concerns as {
 			"collaborators", "course", "credentials", "image", "input", "network",
-			"origin", "public", "repo", "resources", "site", "decision",
+			"origin", "public", "quota", "repo", "resources", "site", "decision",
 		}
 	d.allowed == false
 	[f.id | some f in d.deny] == ["policy-incomplete"]
