@@ -29,7 +29,9 @@ BURN = 6.0
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubUnderTest]:
     seed_cached_image()
     hub = HubUnderTest(tmp_path_factory.mktemp("accounting"))
-    hub.doc["accounting"] = {"sample_every": 1}
+    hub.doc["hub"]["groups"] = {"lab": ["alice"]}
+    # a tiny monthly quota: once the burn is accounted, the policy warns about it
+    hub.doc["accounting"] = {"sample_every": 1, "quotas": {"lab": {"cpu_hours": 0.001}}}
     hub.start()
     try:
         yield hub
@@ -67,6 +69,21 @@ def test_cpu_burnt_in_a_server_is_accounted(hub: HubUnderTest) -> None:
     assert BURN * 0.8 <= cpu <= BURN * 1.2, (before, after)
     assert after["server_hours"] > before["server_hours"]
     assert after["memory_gib_hours"] > 0
+
+    # the group's quota is used up: OPA sees this month's usage and warns
+    token = hub.user_token("alice")
+    check = hub.api("POST", "/versahub/check", token=token,
+                    json={"spec": {"repo": REPO, "ref": COMMIT}}).json()  # fmt: skip
+    warned = {f["id"]: f["message"] for f in check["decision"]["warn"]}
+    assert 'Your group "lab" has used its monthly quota of cpu_hours' in warned["quota-exceeded"]
+    # and the hub's metrics show the group's usage this month
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = hub.api("GET", "/../metrics").text
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(text) for s in f.samples}  # fmt: skip
+    cpu_hours = samples[("versahub_usage_month", (("group", "lab"), ("measure", "cpu_hours")))]
+    assert cpu_hours * 3600 >= BURN * 0.8
 
 
 def test_admins_see_usage_per_group_as_a_chart(hub: HubUnderTest) -> None:

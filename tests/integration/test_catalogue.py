@@ -70,6 +70,7 @@ def test_popular_configurations_appear_after_enough_people(hub: HubUnderTest) ->
     shown = page(hub, alice)
     assert shown.count('data-kind="popular"') == 1
     assert "2 people, 2 launches" in shown
+    assert shown.count("built 20") == 2  # both are pinned to the commit of a cached image
     assert "/home/jovyan/teaching" not in shown and "carol" not in shown  # personal fields
     assert page(hub, alice, tag="python").count("vh-catalogue-entry") == 1  # curated only
     assert page(hub, alice, q="no-such-words").count("vh-catalogue-entry") == 0

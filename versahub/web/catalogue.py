@@ -11,17 +11,46 @@
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from typing import Any
 
 from jupyterhub.handlers.base import BaseHandler
 from tornado import web
 
 from versahub.hub.handlers import VersaHubAPIHandler
+from versahub.images.engine import DockerEngine, EngineError
 from versahub.launch.service import service_for
 from versahub.site.catalogue import export_document, matches
 from versahub.site.catalogue_store import catalogue_entries
 from versahub.spec import ServerSpec
 from versahub.urls import launch_url
+
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+async def build_states(site: Any, entries: list[dict[str, Any]]) -> dict[str, str]:
+    """``{spec_id: status}`` from the local image cache, for entries pinned to a commit:
+    ``built <date>`` or ``not built yet``; a branch or tag would need a network lookup per
+    page view, so those say so. Never raises (the page shows the entries anyway)."""
+    out: dict[str, str] = {}
+    pinned = [e for e in entries if COMMIT.match(str(e["spec"].get("ref") or ""))]
+    for e in entries:
+        out[e["spec_id"]] = "built when first launched (a branch or tag is resolved then)"
+    if not pinned:
+        return out
+    builder = service_for(site.path).builder(site)
+    try:
+        async with DockerEngine() as engine:
+            for e in pinned:
+                ref = await builder.image_for(engine, e["spec"]["repo"], e["spec"]["ref"])
+                found = await engine.inspect_image(str(ref))
+                out[e["spec_id"]] = (
+                    f"built {str(found.get('Created', ''))[:10]}" if found else "not built yet"
+                )
+    except (EngineError, OSError) as err:
+        for e in pinned:
+            out[e["spec_id"]] = f"unknown (the image cache did not answer: {err})"[:120]
+    return out
 
 
 def exported(site: Any) -> dict[str, Any]:
@@ -49,6 +78,9 @@ class CataloguePageHandler(BaseHandler):
             else:
                 spec = ServerSpec.from_dict(entry["spec"])
             shown.append({**entry, "launch": launch_url(spec, site.hub_url)})
+        states = await build_states(site, shown)
+        for entry in shown:
+            entry["build"] = states.get(entry["spec_id"], "")
         html = await self.render_template(
             "catalogue.html",
             entries=shown,

@@ -8,14 +8,17 @@ CDN) and the totals per user, from ``<state_dir>/accounting/usage.sqlite``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as _dt
+import json
 from typing import Any
 
 from jupyterhub.handlers.base import BaseHandler
+from prometheus_client import REGISTRY
 from tornado import web
 
 from versahub.launch.service import service_for
-from versahub.site.usage_store import METRICS, connect, daily_by_group, usage
+from versahub.site.usage_store import METRICS, connect, daily_by_group, month_usage, usage
 from versahub.web.usage_chart import days_between, line_chart
 
 UNITS = {"cpu_seconds": "CPU seconds", "memory_gib_hours": "memory GiB·hours",
@@ -31,6 +34,49 @@ def read_usage(state_dir: Any, since: str, metric: str) -> tuple[dict, list]:
         return daily_by_group(db, since=since, metric=metric), usage(db, since=since)
     finally:
         db.close()
+
+
+class UsageCollector:
+    """``versahub_usage_month{group, measure}``: this calendar month's usage per group
+    (``cpu_hours``, ``memory_gib_hours``, ``server_hours``), read at each scrape of
+    ``/hub/metrics`` (docs/metrics.md)."""
+
+    NAME = "versahub_usage_month"
+    HELP = "This month's usage of each group's members, by measure."
+
+    def describe(self) -> Any:
+        from prometheus_client.core import GaugeMetricFamily
+
+        yield GaugeMetricFamily(self.NAME, self.HELP, labels=["group", "measure"])
+
+    def collect(self) -> Any:
+        from jupyterhub.app import JupyterHub
+        from prometheus_client.core import GaugeMetricFamily
+
+        if not JupyterHub.initialized():
+            return
+        site_file = (JupyterHub.instance().tornado_settings or {}).get("versahub_site_file")
+        if not site_file:
+            return
+        state_dir = service_for(site_file).site_source.current().state_dir
+        try:
+            db = connect(state_dir)
+        except FileNotFoundError:
+            return
+        try:
+            groups = sorted({g for (g_json,) in db.execute("SELECT groups FROM user_groups")
+                             for g in json.loads(g_json)})  # fmt: skip
+        finally:
+            db.close()
+        family = GaugeMetricFamily(self.NAME, self.HELP, labels=["group", "measure"])
+        for group, values in month_usage(state_dir, groups).items():
+            for measure, value in values.items():
+                family.add_metric([group, measure], value)
+        yield family
+
+
+with contextlib.suppress(ValueError):  # registered once per process
+    REGISTRY.register(UsageCollector())
 
 
 class UsagePageHandler(BaseHandler):
