@@ -68,6 +68,11 @@ def test_entry_point_routes_by_rule_then_default() -> None:
     assert names(provider="gh", repo="https://github.com/other/x") == ["uni-b"]
     assert names(provider="zenodo", repo="10.5281/zenodo.1") == ["zenodo-only"]
     assert names(provider="gl", repo="https://gitlab.com/a/b") == ["uni-b"]
+    # a rule for an institution matches a logged-in visitor of one of its groups only
+    entry["rules"].insert(0, {"institutions": ["uni-z"], "hubs": ["zenodo-only", "uni-b"]})
+    assert names(provider="gh", repo=REPO, groups=["uni-z"]) == ["uni-b"]  # z takes no gh
+    assert names(provider="gh", repo=REPO, groups=["other"]) == ["mybinder", "uni-b"]
+    assert names(provider="gh", repo=REPO) == ["mybinder", "uni-b"]
 
 
 def test_member_links_keep_what_each_kind_understands() -> None:

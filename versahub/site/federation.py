@@ -115,11 +115,18 @@ def launch_on(spec: ServerSpec, hubs: Iterable[Hub]) -> list[dict[str, Any]]:
     return out
 
 
-def route(entry: Mapping[str, Any], hubs: Sequence[Hub], *, provider: str, repo: str) -> list[Hub]:
-    """The members to try for a link, in order (first matching rule, else the default)."""
+def route(
+    entry: Mapping[str, Any], hubs: Sequence[Hub], *, provider: str, repo: str,
+    groups: Iterable[str] = (),
+) -> list[Hub]:  # fmt: skip
+    """The members to try for a link, in order (first matching rule, else the default).
+    ``groups`` are the visitor's groups on the entry point (empty when not logged in)."""
     by_name = {h.name: h for h in hubs}
+    visitor = set(groups)
     for rule in entry.get("rules") or []:
         if rule.get("providers") and provider not in rule["providers"]:
+            continue
+        if rule.get("institutions") and not visitor & set(rule["institutions"]):
             continue
         if rule.get("repos") and not any(fnmatch.fnmatchcase(repo, p) for p in rule["repos"]):
             continue

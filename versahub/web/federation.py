@@ -15,7 +15,7 @@ import logging
 import time
 from typing import Any, ClassVar
 
-from tornado import web
+from jupyterhub.handlers.base import BaseHandler
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from versahub.errors import InputError
@@ -27,7 +27,7 @@ HEALTH_TTL = 10.0
 log = logging.getLogger(__name__)
 
 
-class FederationRedirectHandler(web.RequestHandler):
+class FederationRedirectHandler(BaseHandler):
     _health: ClassVar[dict[str, tuple[float, bool]]] = {}
 
     async def healthy(self, hub: Hub, timeout: float) -> bool:
@@ -60,7 +60,13 @@ class FederationRedirectHandler(web.RequestHandler):
             self.finish(f"This link cannot be routed: {err}\n")
             return
         tried = []
-        for hub in route(entry, hubs_of(site.data), provider=spec.provider, repo=spec.repo):
+        user = self.current_user  # a logged-in visitor's groups select institution rules
+        groups = (
+            [g.name for g in user.groups] if user is not None and hasattr(user, "groups") else []
+        )
+        members = route(entry, hubs_of(site.data), provider=spec.provider, repo=spec.repo,
+                        groups=groups)  # fmt: skip
+        for hub in members:
             if await self.healthy(hub, float(entry.get("health_timeout", 2.0))):
                 self.redirect(member_url(hub, path, query))
                 return
