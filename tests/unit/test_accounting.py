@@ -101,3 +101,23 @@ def test_month_usage_is_what_the_policy_sees(tmp_path: Path) -> None:
     doc = build_input(spec, user, usage=month_usage(tmp_path, ["lab"], now))
     assert doc["usage"] == {"groups": {"lab": {"cpu_hours": 2.0, "memory_gib_hours": 1.0,
                                                "server_hours": 1.0}}}  # fmt: skip
+
+
+def test_cgroup_counters_when_the_engine_reports_none(tmp_path: Path) -> None:
+    from versahub.hub.accounting import cgroup_stats, cpu_nanoseconds
+
+    cid = "ab" * 32
+    v1 = tmp_path / "v1"
+    (v1 / "cpuacct" / "docker" / cid).mkdir(parents=True)
+    (v1 / "memory" / "docker" / cid).mkdir(parents=True)
+    (v1 / "cpuacct" / "docker" / cid / "cpuacct.usage").write_text("3004756672\n")
+    (v1 / "memory" / "docker" / cid / "memory.usage_in_bytes").write_text("2097152\n")
+    (v1 / "memory" / "docker" / cid / "memory.stat").write_text("total_inactive_file 1048576\n")
+    doc = cgroup_stats(cid, v1)
+    assert cpu_nanoseconds(doc) == 3004756672 and memory_bytes(doc) == 1048576.0
+    v2 = tmp_path / "v2" / "system.slice" / f"docker-{cid}.scope"
+    v2.mkdir(parents=True)
+    (v2 / "cpu.stat").write_text("usage_usec 1500000\nuser_usec 1000000\n")
+    (v2 / "memory.current").write_text("4096\n")
+    assert cpu_nanoseconds(cgroup_stats(cid, tmp_path / "v2")) == 1_500_000_000
+    assert cgroup_stats("cd" * 32, tmp_path / "v2") is None

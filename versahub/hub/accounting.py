@@ -4,10 +4,11 @@ Runs in the hub-managed service with the culler (``versahub.hub.culling``), ever
 ``accounting.sample_every`` seconds: the hub's running servers (from its REST API: user,
 server, groups) are matched to their containers (``org.versahub.owner`` /
 ``org.versahub.server`` labels) and the Docker engine's one-shot stats give each one's
-cumulative CPU time and current memory. What a server used since the previous sample —
-the CPU time difference, memory × interval, the interval as server time — is added to the
-owner's row of the hour (``versahub.site.usage_store``). A container seen for the first
-time only sets its baseline. The Kubernetes backend has no sampler yet (the metrics API).
+cumulative CPU time and current memory (where the engine reports none, the container's
+cgroup files: the same kernel counters, ``cgroup_stats``). What a server used since the
+previous sample — the CPU time difference, memory × interval, the interval as server time —
+is added to the owner's row of the hour (``versahub.site.usage_store``). A container seen
+for the first time only sets its baseline. The Kubernetes backend has no sampler yet (the metrics API).
 
 ``samples_from`` is pure and unit-tested; ``sample_once`` is the thin I/O.
 """
@@ -19,6 +20,7 @@ import datetime as _dt
 import json
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from versahub.images.engine import DockerEngine
@@ -26,6 +28,51 @@ from versahub.site.usage_store import Sample, add_samples, connect, rollup
 
 log = logging.getLogger("versahub.accounting")
 OWNER, SERVER = "org.versahub.owner", "org.versahub.server"
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def cgroup_stats(container_id: str, root: Path = CGROUP_ROOT) -> dict[str, Any] | None:
+    """The container's CPU time and memory read from its cgroup (v1 ``docker/<id>`` or v2
+    ``system.slice/docker-<id>.scope``), shaped like Docker's stats; ``None`` if absent.
+    Used when the engine's stats API reports nothing (an engine run inside a container,
+    some cgroup setups): the counters are the kernel's either way."""
+    v1_cpu = root / "cpuacct" / "docker" / container_id / "cpuacct.usage"
+    if v1_cpu.exists():
+        cpu = _read_int(v1_cpu)
+        mem = _read_int(root / "memory" / "docker" / container_id / "memory.usage_in_bytes")
+        stat = _memory_stat(root / "memory" / "docker" / container_id / "memory.stat")
+        inactive = stat.get("total_inactive_file", 0)
+    else:
+        scope = root / "system.slice" / f"docker-{container_id}.scope"
+        usage = _memory_stat(scope / "cpu.stat").get("usage_usec")
+        cpu = usage * 1000 if usage is not None else None
+        mem = _read_int(scope / "memory.current")
+        inactive = _memory_stat(scope / "memory.stat").get("inactive_file", 0)
+    if cpu is None:
+        return None
+    return {"cpu_stats": {"cpu_usage": {"total_usage": cpu}},
+            "memory_stats": {"usage": mem or 0, "stats": {"inactive_file": inactive}}}  # fmt: skip
+
+
+def _memory_stat(path: Path) -> dict[str, int]:
+    out: dict[str, int] = {}
+    try:
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if value.strip().isdigit():
+                out[key] = int(value)
+    except OSError:
+        pass
+    return out
 
 
 def cpu_nanoseconds(stats: Mapping[str, Any]) -> int | None:
@@ -85,8 +132,11 @@ async def container_stats(
             continue  # another hub's container on the same engine
         url = f"http://docker/containers/{c['Id']}/stats"
         async with engine.session.get(url, params={"stream": "false", "one-shot": "true"}) as r:
-            if r.status == 200:
-                out[c["Id"]] = (key[0], await r.json())
+            doc = await r.json() if r.status == 200 else {}
+        if not cpu_nanoseconds(doc):  # the engine reports nothing: the cgroup's counters
+            doc = await asyncio.to_thread(cgroup_stats, c["Id"]) or {}
+        if doc:
+            out[c["Id"]] = (key[0], doc)
     return out
 
 
