@@ -8,7 +8,8 @@ cumulative CPU time and current memory (where the engine reports none, the conta
 cgroup files: the same kernel counters, ``cgroup_stats``). What a server used since the
 previous sample — the CPU time difference, memory × interval, the interval as server time —
 is added to the owner's row of the hour (``versahub.site.usage_store``). A container seen
-for the first time only sets its baseline. The Kubernetes backend has no sampler yet (the metrics API).
+for the first time only sets its baseline. The Kubernetes backend has no sampler yet (the
+metrics API).
 
 ``samples_from`` is pure and unit-tested; ``sample_once`` is the thin I/O.
 """
