@@ -231,7 +231,7 @@
     }
     renderLaunchOn(ok ? result.launch_on || [] : []);
   }
-  // "Launch on…" other hubs (site.yaml federation.hubs): text only, links open elsewhere
+  // "Launch on ..." other hubs (site.yaml federation.hubs): text only, links open elsewhere
   function renderLaunchOn(targets) {
     const list = $("vh-launch-on-list");
     list.textContent = "";
@@ -241,7 +241,7 @@
         class: "vh-launch-on-link" }, "Launch on " + t.name);
       const li = el("li", {});
       li.appendChild(a);
-      if (t.description) li.appendChild(el("span", { class: "vh-muted" }, " — " + t.description));
+      if (t.description) li.appendChild(el("span", { class: "vh-muted" }, " - " + t.description));
       if (t.note) li.appendChild(el("div", { class: "vh-muted vh-launch-on-note" }, t.note));
       list.appendChild(li);
     }
