@@ -21,7 +21,7 @@ import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 from versahub.errors import InputError
 from versahub.spec import ServerSpec, parse_spec
@@ -147,7 +147,3 @@ def member_url(hub: Hub, path: str, query: str) -> str:
 def health_url(hub: Hub) -> str:
     """What to ask whether ``hub`` answers: JupyterHub's API root, or BinderHub's health."""
     return f"{hub.url}/hub/api" if hub.kind == "versahub" else f"{hub.url}/health"
-
-
-def host_of(url: str) -> str:
-    return urlsplit(url).netloc
