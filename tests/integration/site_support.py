@@ -325,3 +325,38 @@ def wait_for(check: Any, timeout: float, what: str, interval: float = 0.3) -> An
             return value
         time.sleep(interval)
     raise TimeoutError(f"{what}: not after {timeout:.0f} s")
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def page_screenshot(
+    url: str, session: requests.Session, name: str, *, selector: str, at_least: int = 1,
+    exactly: int | None = None, height: int = 800,
+) -> None:  # fmt: skip
+    """Open ``url`` in Chromium with ``session``'s cookies, check that ``selector`` matches
+    at least ``at_least`` (or ``exactly``) elements, and save
+    ``test-artifacts/screenshots/<name>.png`` (also ``docs/img/<name>.png`` with
+    ``make screenshots``)."""
+    from playwright.sync_api import sync_playwright
+
+    shots = REPO_ROOT / "test-artifacts" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
+                                     args=["--no-sandbox", "--disable-gpu"])  # fmt: skip
+        try:
+            context = browser.new_context(viewport={"width": 1100, "height": height})
+            context.add_cookies([{"name": c.name, "value": c.value or "", "domain": "127.0.0.1",
+                                  "path": c.path or "/"} for c in session.cookies])  # fmt: skip
+            page = context.new_page()
+            page.goto(url)
+            found = page.locator(selector).count()
+            assert found == exactly if exactly is not None else found >= at_least
+            page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+        finally:
+            browser.close()
+    if os.environ.get("VERSAHUB_UPDATE_DOCS_IMAGES") == "1":
+        import shutil
+
+        shutil.copyfile(shots / f"{name}.png", REPO_ROOT / "docs" / "img" / f"{name}.png")

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from site_support import wait_for
+from site_support import page_screenshot, wait_for
 from spawn_support import COMMIT, REPO, HubUnderTest, seed_cached_image
 
 from versahub.images.engine import docker_cli
@@ -89,28 +87,14 @@ def test_cpu_burnt_in_a_server_is_accounted(hub: HubUnderTest) -> None:
 def test_admins_see_usage_per_group_as_a_chart(hub: HubUnderTest) -> None:
     """After the burn above: the admin page draws one line per group (server-side SVG)
     and lists alice; a non-admin is refused. Screenshot for docs/img (make screenshots)."""
-    from playwright.sync_api import sync_playwright
-
     assert hub.login("alice").get(f"{hub.url}/hub/versahub/usage", timeout=20).status_code == 403
     admin = hub.login("admin")
     page_r = admin.get(f"{hub.url}/hub/versahub/usage", timeout=20)
     assert page_r.status_code == 200 and "<polyline" in page_r.text and ">alice<" in page_r.text
     assert "<script" not in page_r.text.split('id="vh-usage"')[1].split("</main>")[0]
-    shots = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
-                                     args=["--no-sandbox", "--disable-gpu"])  # fmt: skip
-        try:
-            context = browser.new_context(viewport={"width": 1100, "height": 800})
-            context.add_cookies([{"name": c.name, "value": c.value or "", "domain": "127.0.0.1",
-                                  "path": c.path or "/"} for c in admin.cookies])  # fmt: skip
-            p = context.new_page()
-            p.goto(f"{hub.url}/hub/versahub/usage?days=7")
-            assert p.locator("svg.vh-usage-chart polyline").count() >= 1
-            p.screenshot(path=str(shots / "usage.png"), full_page=True)
-        finally:
-            browser.close()
-    if os.environ.get("VERSAHUB_UPDATE_DOCS_IMAGES") == "1":
-        docs = Path(__file__).resolve().parents[2] / "docs" / "img" / "usage.png"
-        shutil.copyfile(shots / "usage.png", docs)
+    page_screenshot(
+        f"{hub.url}/hub/versahub/usage?days=7",
+        admin,
+        "usage",
+        selector="svg.vh-usage-chart polyline",
+    )

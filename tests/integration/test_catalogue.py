@@ -9,8 +9,6 @@ the filters work; the exchange document validates against its JSON Schema.
 from __future__ import annotations
 
 import html
-import os
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,13 +18,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from site_support import page_screenshot
 from spawn_support import COMMIT, REPO, HubUnderTest, seed_cached_image
 
 from versahub.site.catalogue import exchange_schema
 
 pytestmark = [pytest.mark.integration, pytest.mark.federation, pytest.mark.slow]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CURATED = {"id": "pandas", "title": "Pandas introduction", "description": "Data frames",
            "tags": ["python", "data"], "spec": {"repo": REPO, "ref": COMMIT}}  # fmt: skip
 PRIVATE = {"repo": REPO, "ref": COMMIT, "urlpath": "lab/tree/index.ipynb",
@@ -84,27 +82,5 @@ def test_popular_configurations_appear_after_enough_people(hub: HubUnderTest) ->
     popular = doc["entries"][1]
     assert popular["spec"]["urlpath"] == "lab/tree/index.ipynb"
     assert "mounts" not in popular["spec"] and "collaborators" not in popular["spec"]
-    shot(hub, alice)
-
-
-def shot(hub: HubUnderTest, session: Any) -> None:
-    """A screenshot of the page for docs/img (``make screenshots``)."""
-    from playwright.sync_api import sync_playwright
-
-    shots = REPO_ROOT / "test-artifacts" / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
-                                     args=["--no-sandbox", "--disable-gpu"])  # fmt: skip
-        try:
-            context = browser.new_context(viewport={"width": 1100, "height": 900})
-            context.add_cookies([{"name": c.name, "value": c.value or "", "domain": "127.0.0.1",
-                                  "path": c.path or "/"} for c in session.cookies])  # fmt: skip
-            p = context.new_page()
-            p.goto(f"{hub.url}/hub/versahub/catalogue")
-            assert p.locator(".vh-catalogue-entry").count() == 2
-            p.screenshot(path=str(shots / "catalogue.png"), full_page=True)
-        finally:
-            browser.close()
-    if os.environ.get("VERSAHUB_UPDATE_DOCS_IMAGES") == "1":
-        shutil.copyfile(shots / "catalogue.png", REPO_ROOT / "docs" / "img" / "catalogue.png")
+    page_screenshot(f"{hub.url}/hub/versahub/catalogue", alice, "catalogue",
+                    selector=".vh-catalogue-entry", exactly=2, height=900)  # fmt: skip
