@@ -98,9 +98,20 @@ still_ours() {  # still_ours PID : alive (not a zombie) and started for this DIR
 running() { pid_of "$1" >/dev/null; }
 
 start() {  # start NAME CMD... : detached (own session), output to logs/NAME.log
-  local name="$1"; shift
+  local name="$1" pid i; shift
   setsid "$@" </dev/null >"$LOGS/$name.log" 2>&1 &
-  echo $! > "$RUN/$name.pid"
+  pid=$!
+  echo "$pid" > "$RUN/$name.pid"
+  # Until the child has exec'd, /proc/PID/cmdline is still this script's, so `running` would
+  # call it gone; on a loaded machine that window lasts long enough to be seen (CI once
+  # reported "kube-apiserver exited" for a server that was starting). Wait for the exec, or
+  # for the child to die, for at most 10 s.
+  for (( i = 0; i < 200; i++ )); do
+    still_ours "$pid" && return 0
+    [ -d "/proc/$pid" ] || return 0
+    [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && return 0
+    sleep 0.05
+  done
 }
 
 stop() {  # stop NAME... : SIGTERM them together, wait for each, SIGKILL after a bound
