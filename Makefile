@@ -66,7 +66,7 @@ test: setup ## Install what is missing and run the whole suite.
 	echo "==> make test passed in $$(( $$(date +%s) - start )) s"
 
 screenshots: setup ## Refresh docs/img/ from the browser tests' screenshots.
-	@VERSAHUB_UPDATE_DOCS_IMAGES=1 $(PYTEST) tests/integration/browser tests/integration/test_lti_courses.py tests/integration/test_catalogue.py tests/integration/test_accounting.py -q
+	@VERSAHUB_UPDATE_DOCS_IMAGES=1 $(PYTEST) tests/integration/browser tests/integration/test_lti_courses.py tests/integration/test_catalogue.py tests/integration/test_accounting.py tests/integration/test_policy_impact.py -q
 
 bench: setup ## Run the benchmarks (results: docs/benchmarks.md).
 	@$(PY) bench/run.py

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from versahub.hub.config import hub_extra_settings, kubernetes_settings
+from versahub.hub.config import decision_log_settings, hub_extra_settings, kubernetes_settings
 from versahub.site.config import Site, load_site
 from versahub.site.lti import (
     LTI_KINDS,
@@ -66,6 +66,16 @@ class HubPaths:
     def crypt_key_file(self) -> Path:
         """``JUPYTERHUB_CRYPT_KEY`` of the site (auth_state encryption, LTI logins)."""
         return self.hub / "crypt-key"
+
+    @property
+    def decision_log_token_file(self) -> Path:
+        """The token OPA uploads its decision log with (hub service ``versahub-opa``)."""
+        return self.hub / "decision-log-token"
+
+    @property
+    def opa_config_file(self) -> Path:
+        """OPA's configuration (the decision-log upload; it holds the token: mode 0600)."""
+        return self.state / "opa" / "config.json"
 
     @property
     def run_file(self) -> Path:
@@ -287,8 +297,10 @@ def site_settings(
     chp: str,
     lti11_consumers: Mapping[str, str] | None = None,
     crypt_key: str | None = None,
+    decision_log_token: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Everything the hub of a site needs: the base settings, spawning, the launch page."""
+    """Everything the hub of a site needs: the base settings, spawning, the launch page,
+    the service OPA uploads its decision log as (when ``versahub up`` made its token)."""
     return merge_settings(
         hub_settings(
             site,
@@ -306,6 +318,7 @@ def site_settings(
             cull_every=int(site.data["hub"]["cull_every"]),
         ),
         web_settings(site, paths),
+        decision_log_settings(decision_log_token),
         kubernetes_settings(site) if site.data["hub"]["spawner"] == "kubernetes" else {},
     )
 
@@ -342,6 +355,7 @@ def configure(c: Any, site_file: str | os.PathLike[str]) -> Site:
         chp=find_chp(),
         lti11_consumers=consumers,
         crypt_key=crypt_key,
+        decision_log_token=read_secret(paths.decision_log_token_file),
     )
     apply_settings(c, settings)
     return site
@@ -352,8 +366,13 @@ CRYPT_KEY_ENV = "JUPYTERHUB_CRYPT_KEY"
 
 def read_crypt_key(paths: HubPaths) -> str | None:
     """The site's auth_state key (``<state>/hub/crypt-key``), if ``versahub up`` made one."""
+    return read_secret(paths.crypt_key_file)
+
+
+def read_secret(file: Path) -> str | None:
+    """The content of a secret file ``versahub up`` made, or ``None`` when it has none."""
     try:
-        return paths.crypt_key_file.read_text("utf-8").strip() or None
+        return file.read_text("utf-8").strip() or None
     except FileNotFoundError:
         return None
 

@@ -13,6 +13,7 @@ mode), and the cookie secret stays 0600 (JupyterHub writes it so; an older one i
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from versahub.app.hubconfig import REPO_ROOT, HubPaths, find_chp, render_config_file
+from versahub.app.hubconfig import HubPaths, find_chp, render_config_file
 from versahub.app.processes import (
     Component,
     http_status,
@@ -42,15 +43,20 @@ from versahub.errors import InputError
 from versahub.images.bootstrap import bootstrap
 from versahub.images.engine import engine_state
 from versahub.images.registry import registry_config
-from versahub.policy.data import write_site_data
-from versahub.policy.server import find_opa, opa_command, policy_drift
+from versahub.policy.data import write_decision_log_key, write_site_data
+from versahub.policy.server import (
+    POLICY_DIR,
+    decision_log_config,
+    find_opa,
+    opa_command,
+    policy_drift,
+)
 from versahub.site.config import Site
 from versahub.site.lti import lti_endpoints, lti_kind
-from versahub.util.files import PRIVATE, PRIVATE_DIR
+from versahub.util.files import PRIVATE, PRIVATE_DIR, atomic_write
 from versahub.util.net import split_host_port
 
 Echo = Callable[[str], None]
-POLICY_DIR = REPO_ROOT / "policies"
 # in paths.hub, as hubconfig.hub_settings names them (db_url, cookie_secret_file)
 HUB_DB = "jupyterhub.sqlite"
 COOKIE_SECRET = "jupyterhub_cookie_secret"
@@ -108,7 +114,11 @@ def crypt_key(paths: HubPaths) -> str:
     platforms' claims in JupyterHub's encrypted ``auth_state``. Losing the file only loses
     those claims (they come back at the next launch), not the accounts.
     """
-    file = paths.crypt_key_file
+    return secret_file(paths.crypt_key_file)
+
+
+def secret_file(file: Path) -> str:
+    """The secret in ``file`` (mode 0600), made on first use: 32 random bytes, hex."""
     if file.exists():
         _private_file(file, create=False)
         return file.read_text("utf-8").strip()
@@ -177,10 +187,25 @@ def _start_until_ok(
 
 
 def start_opa(site: Site, paths: HubPaths, echo: Echo) -> Component:
-    """Render site data and start the real OPA server; wait for its health check."""
+    """Render site data and start the real OPA server; wait for its health check.
+
+    OPA uploads its decision log, masked as ``policy.decision_log.personal_data`` says, to
+    the hub (``versahub.web.decisions``) with the token of the hub service ``versahub-opa``;
+    the key that pseudonymises user names (``hash``) is OPA data of its own, never in
+    site.yaml. Decisions are not also written to OPA's own log (``<state>/logs/opa.log``).
+    """
     prepare_state(paths)
     write_site_data(site.policy_data(), paths.opa_data)
-    argv = opa_command(POLICY_DIR, paths.opa_data, site.opa_address, opa=find_opa())
+    write_decision_log_key(secret_file(paths.hub / "decision-log-key"), paths.opa_data)
+    config = decision_log_config(
+        f"{site.hub_internal_url}/hub/api", secret_file(paths.decision_log_token_file)
+    )
+    paths.opa_config_file.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    atomic_write(paths.opa_config_file, json.dumps(config, indent=2) + "\n", mode=PRIVATE)
+    argv = opa_command(
+        POLICY_DIR, paths.opa_data, site.opa_address, decision_log_console=False,
+        opa=find_opa(), config_file=paths.opa_config_file,
+    )  # fmt: skip
     echo(f"• starting OPA on {site.opa_address} (policies: {POLICY_DIR})")
     return _start_until_ok("opa", argv, f"{site.opa_url}/health", 30, paths, echo)
 

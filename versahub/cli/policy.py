@@ -7,7 +7,8 @@ loopback port with the repository's ``policies/`` and the site data rendered fro
 ``site.yaml``, and it says so on stderr. An OPA that accepts connections but does not answer
 in time (hung, overloaded) is never replaced: the check fails closed like the hub, with the
 ``policy-engine-unavailable`` denial. Exit 0 allowed, 3 denied, 2 bad input. ``test`` runs
-``opa test --coverage``; ``lint`` runs ``opa check --strict`` and ``opa fmt --list``. This
+``opa test --coverage``; ``lint`` runs ``opa check --strict`` and ``opa fmt --list``;
+``decisions`` and ``impact`` read the recorded decisions (``versahub/cli/decisions.py``). This
 module must never evaluate Rego itself nor leave an OPA running.
 """
 
@@ -29,6 +30,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from versahub.cli.decisions import decisions_command, impact_command
 from versahub.cli.spec import load_spec
 from versahub.errors import EXIT_DENIED
 from versahub.launch.plan import effective_mounts
@@ -37,11 +39,10 @@ from versahub.policy.client import DEFAULT_OPA_URL, PolicyClient
 from versahub.policy.data import write_site_data
 from versahub.policy.decision import UNAVAILABLE_ID, Decision
 from versahub.policy.input import build_input
-from versahub.policy.server import REPO_ROOT, OpaNotFound, OpaProcess, find_opa
+from versahub.policy.server import POLICY_DIR, REPO_ROOT, OpaNotFound, OpaProcess, find_opa
 from versahub.site import load_site, site_from_mapping
 
 OPA_URL_ENV = "VERSAHUB_OPA_URL"
-POLICY_DIR = REPO_ROOT / "policies"
 SITE_FILE = REPO_ROOT / "site.yaml"
 
 
@@ -331,6 +332,10 @@ def lint_command(policy_dir: str) -> None:
         click.echo("\n".join(problems), err=True)
         raise click.ClickException("policy lint failed")
     click.echo(f"policy lint: {policy_dir} is clean (opa check --strict, opa fmt)")
+
+
+policy_group.add_command(decisions_command)
+policy_group.add_command(impact_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

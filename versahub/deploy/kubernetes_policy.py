@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from versahub.policy.server import find_opa
+from versahub.policy.server import POLICY_DIR, find_opa
 
 QUERY = "data.versahub.deploy.decision"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-POLICY_DIR = REPO_ROOT / "policies"
 
 
 class DeployPolicyError(RuntimeError):

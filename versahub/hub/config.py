@@ -28,6 +28,9 @@ CULLER_SCOPES = [
     f"read:users!group={GUEST_GROUP}",
     f"delete:users!group={GUEST_GROUP}",
 ]
+# OPA uploads its decision log to the hub as this service (versahub.web.decisions)
+DECISION_LOG_SERVICE = "versahub-opa"
+DECISION_LOG_SCOPE = "custom:versahub:decision-log"
 DOCKER0 = "172.17.0.1"
 HUB_PORT = 8081
 
@@ -82,6 +85,31 @@ def hub_extra_settings(
             "pull_policy": "never",
             "remove": True,
         },
+    }
+
+
+def decision_log_settings(token: str | None) -> dict[str, dict[str, Any]]:
+    """The hub service OPA uploads its decision log as (no command: OPA is started by
+    ``versahub up``), with only the scope to post decision records; nothing without a token.
+    """
+    if not token:
+        return {}
+    return {
+        "JupyterHub": {
+            "custom_scopes": {
+                DECISION_LOG_SCOPE: {
+                    "description": "Upload OPA's decision-log events (the site's OPA only)."
+                }
+            },
+            "services": [{"name": DECISION_LOG_SERVICE, "api_token": token}],
+            "load_roles": [
+                {
+                    "name": DECISION_LOG_SERVICE,
+                    "scopes": [DECISION_LOG_SCOPE],
+                    "services": [DECISION_LOG_SERVICE],
+                }
+            ],
+        }
     }
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from versahub.spec.sizes import limits_of
-from versahub.util.files import SHARED, atomic_write
+from versahub.util.files import PRIVATE, SHARED, atomic_write
 
 SITE_DATA_PATH = ("versahub", "site")
 
@@ -66,6 +66,10 @@ def render_site_data(
             for name, volume in volumes.items()
         },
         "share": {"groups": site_policy["share"]["groups"]},
+        # read by OPA's decision-log mask (policies/system/log/mask.rego)
+        "decision_log": {
+            "personal_data": site_policy.get("decision_log", {}).get("personal_data", "keep")
+        },
     }
     if repo_dir is not None:
         doc["repo_dir"] = repo_dir
@@ -87,4 +91,15 @@ def write_site_data(doc: Mapping[str, Any], data_dir: str | os.PathLike[str]) ->
     text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
     # OPA runs as another user on deployed hosts: its data must be readable
     atomic_write(target, text, mode=SHARED)
+    return target
+
+
+def write_decision_log_key(
+    key: str, data_dir: str | os.PathLike[str], *, mode: int = PRIVATE
+) -> Path:
+    """Write the key of the decision-log pseudonyms (``data.versahub.decision_log.key``, read
+    by ``policies/system/log/mask.rego``) to ``<data_dir>/versahub/decision_log/data.json``.
+    ``mode`` 0600 when OPA runs as the writing user, as under ``versahub up``."""
+    target = Path(data_dir) / "versahub" / "decision_log" / "data.json"
+    atomic_write(target, json.dumps({"key": key}) + "\n", mode=mode)
     return target

@@ -47,6 +47,7 @@ OPA_ENV = "VERSAHUB_OPA"
 CACHED_OPA = Path("/root/.cache/versahub/tools/opa")
 DEFAULT_ADDR = "127.0.0.1:8181"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+POLICY_DIR = REPO_ROOT / "policies"
 
 
 class OpaNotFound(RuntimeError):
@@ -101,11 +102,14 @@ def opa_command(
     decision_log_console: bool = True,
     *,
     opa: str = "opa",
+    config_file: str | os.PathLike[str] | None = None,
 ) -> list[str]:
     """Return the ``opa run`` command line serving ``policy_dir`` and ``data_dir`` on ``addr``.
 
     ``--ignore .*`` keeps editor swap files and ``write_site_data``'s temporary file out;
     ``--ignore *_test.rego`` keeps policy tests out of the server (``opa test`` runs them).
+    ``config_file`` is OPA's configuration file (``versahub up`` writes one that uploads the
+    decision log to the hub: ``decision_log_config``).
     """
     check_loopback(addr)
     cmd = [
@@ -123,12 +127,42 @@ def opa_command(
         "--ignore",
         "*_test.rego",
     ]
+    if config_file is not None:
+        cmd += ["--config-file", str(config_file)]
     if decision_log_console:
         cmd += ["--set", "decision_logs.console=true"]
     cmd.append(str(policy_dir))
     if data_dir is not None:
         cmd.append(str(data_dir))
     return cmd
+
+
+def decision_log_config(hub_api_url: str, token: str) -> dict[str, Any]:
+    """OPA's configuration that uploads every decision, masked by ``data.system.log.mask``
+    (``policies/system/log/mask.rego``), to the hub's ``<hub_api_url>/versahub/decision-log``
+    (OPA appends ``/logs``), with the token of the hub service ``versahub-opa``.
+
+    Uploads every 1-3 s; OPA keeps up to 32 MiB of events while the hub is away (it starts
+    before the hub) and drops the oldest beyond that, logging that it did.
+    """
+    return {
+        "services": {
+            "hub": {
+                "url": f"{hub_api_url.rstrip('/')}/versahub/decision-log",
+                "credentials": {"bearer": {"token": token, "scheme": "token"}},
+                "response_header_timeout_seconds": 10,
+            }
+        },
+        "decision_logs": {
+            "service": "hub",
+            "mask_decision": "/system/log/mask",
+            "reporting": {
+                "min_delay_seconds": 1,
+                "max_delay_seconds": 3,
+                "buffer_size_limit_bytes": 32 * 1024 * 1024,
+            },
+        },
+    }
 
 
 def free_loopback_port() -> int:

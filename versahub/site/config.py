@@ -111,6 +111,12 @@ class Site:
         return str(self.data["hub"]["url"]).rstrip("/")
 
     @property
+    def hub_internal_url(self) -> str:
+        """Where the hub itself listens (``hub.internal_ip``/``internal_port``), not the proxy."""
+        ip, port = str(self.data["hub"]["internal_ip"]), int(self.data["hub"]["internal_port"])
+        return f"http://[{ip}]:{port}" if ":" in ip else f"http://{ip}:{port}"
+
+    @property
     def opa_address(self) -> str:
         return str(self.data["opa"]["address"])
 

@@ -77,6 +77,7 @@ DEFAULTS: dict[str, Any] = {
         },
         "large_request": {"memory": "8G", "cpu": 4},
         "share": {"groups": "member"},
+        "decision_log": {"keep_days": 30, "personal_data": "keep"},
     },
 }
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from versahub.policy.rule_docs import RULE_ID_PATTERN
 from versahub.site.config import Site
 from versahub.site.source import site_file
 
@@ -79,7 +80,10 @@ def web_settings(site: Site, paths: Any = None) -> dict[str, dict[str, Any]]:
         (r"/badge.svg", H + "BadgeHandler"),
         (r"/versahub/catalogue", "versahub.web.catalogue.CataloguePageHandler"),
         (r"/versahub/usage", "versahub.web.usage.UsagePageHandler"),
+        (r"/versahub/decisions", "versahub.web.audit.DecisionsPageHandler"),
+        (rf"/versahub/decisions/rules/({RULE_ID_PATTERN})", "versahub.web.audit.RuleDocHandler"),
         (r"/api/versahub/catalogue", "versahub.web.catalogue.CatalogueAPIHandler"),
+        (r"/api/versahub/decision-log/logs", "versahub.web.decisions.DecisionLogHandler"),
         (r"/versahub/static/(.*)", "tornado.web.StaticFileHandler", {"path": str(STATIC_DIR)}),
     ]
     return {

@@ -16,14 +16,17 @@ def days_between(first: str, last: str) -> list[str]:
 
 
 def line_chart(series: Mapping[str, Mapping[str, float]], days: list[str], *, unit: str,
-               width: int = 760, height: int = 260) -> str:  # fmt: skip
-    """One polyline per series over ``days``; every text is escaped."""
-    left, right, top, bottom = 60, 150, 10, 30
+               width: int = 760, height: int = 260, label: str = "Usage per group",
+               legend_width: int = 150) -> str:  # fmt: skip
+    """One polyline per series over ``days``; every text is escaped. ``label`` names the chart
+    for screen readers (its aria-label: ``"<label> (<unit>)"``); the legend is on the right,
+    ``legend_width`` wide."""
+    left, right, top, bottom = 60, legend_width, 10, 30
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max([v for s in series.values() for v in s.values()] + [0.0]) or 1.0
     step = plot_w / max(len(days) - 1, 1)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'role="img" aria-label="Usage per group ({escape(unit)})" class="vh-usage-chart">',
+             f'role="img" aria-label="{escape(label)} ({escape(unit)})" class="vh-usage-chart">',
              f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
              'stroke="#999"/>',
              f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#999"/>',

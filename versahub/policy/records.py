@@ -1,0 +1,149 @@
+"""Decision records: OPA's decision-log events for spawn decisions, as typed values.
+
+Pure. OPA uploads its decision-log events (masked by ``policies/system/log/mask.rego``) to
+the hub (``versahub.web.decisions``); :func:`record_from_event` keeps the ones of the spawn
+decision and checks their shape. :func:`report_view` is what any report shows of a record
+(``versahub policy decisions|impact``, the audit page): the repository and the settings,
+never a mount path, a URL path, a referrer's path or query, or a finding's message (which
+may quote a name) — the record itself keeps the whole input so that it can be replayed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from versahub.errors import InputError, shorten
+
+DECISION_PATH = "versahub/spawn/decision"
+OUTCOMES = ("allowed", "warned", "denied")
+MAX_EVENTS = 10_000  # per upload; OPA sends far smaller batches
+_RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}\Z")
+_DECISION_ID = re.compile(r"^[A-Za-z0-9-]{1,100}\Z")
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One spawn decision as OPA logged it."""
+
+    decision_id: str
+    time: str  # UTC, ISO 8601 to the microsecond: "2026-11-29T16:22:25.123456Z"
+    user: str
+    groups: tuple[str, ...]
+    repo: str
+    outcome: str  # allowed | warned | denied
+    deny: tuple[str, ...]
+    warn: tuple[str, ...]
+    input: Mapping[str, Any] = field(compare=False)
+    result: Mapping[str, Any] = field(compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decision_id": self.decision_id,
+            "time": self.time,
+            "user": self.user,
+            "groups": list(self.groups),
+            "repo": self.repo,
+            "outcome": self.outcome,
+            "deny": list(self.deny),
+            "warn": list(self.warn),
+        }
+
+
+def parse_time(value: Any, field_name: str = "timestamp") -> _dt.datetime:
+    """An RFC 3339 time (OPA writes nanoseconds) as an aware UTC datetime."""
+    if not isinstance(value, str):
+        raise InputError(field_name, f"expected an RFC 3339 time, got {shorten(value)}")
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", value)
+    if not match:
+        raise InputError(field_name, f"expected an RFC 3339 time, got {shorten(value)}")
+    base, fraction, zone = match.groups()
+    text = base + (f".{(fraction or '0')[:6]:0<6}") + ("+00:00" if zone == "Z" else zone)
+    return _dt.datetime.fromisoformat(text).astimezone(_dt.UTC)
+
+
+def iso(moment: _dt.datetime) -> str:
+    return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def outcome_of(result: Mapping[str, Any]) -> str:
+    if result.get("allowed") is not True:
+        return "denied"
+    return "warned" if result.get("warn") else "allowed"
+
+
+def finding_ids(result: Mapping[str, Any], kind: str) -> tuple[str, ...]:
+    findings = result.get(kind) or []
+    if not isinstance(findings, list):
+        raise InputError(f"result.{kind}", "expected a list of findings")
+    ids = set()
+    for finding in findings:
+        ident = finding.get("id") if isinstance(finding, Mapping) else None
+        if not isinstance(ident, str) or not _RULE_ID.match(ident):
+            raise InputError(f"result.{kind}", f"a finding without a valid id: {shorten(ident)}")
+        ids.add(ident)
+    return tuple(sorted(ids))
+
+
+def record_from_event(event: Any) -> DecisionRecord | None:
+    """The record of one decision-log event, or ``None`` for another path than the spawn
+    decision; raises ``InputError`` (naming the field) for a malformed spawn event."""
+    if not isinstance(event, Mapping):
+        raise InputError("event", f"expected an object, got {type(event).__name__}")
+    if event.get("path") != DECISION_PATH:
+        return None
+    decision_id = event.get("decision_id")
+    if not isinstance(decision_id, str) or not _DECISION_ID.match(decision_id):
+        raise InputError("decision_id", f"expected an OPA decision id, got {shorten(decision_id)}")
+    moment = parse_time(event.get("timestamp"))
+    doc = event.get("input")
+    if not isinstance(doc, Mapping):
+        raise InputError("input", "expected the decision's input document")
+    result = event.get("result")
+    if result is None:  # undefined: the hub treated it as denied
+        result = {"allowed": False, "deny": [], "warn": []}
+    if not isinstance(result, Mapping):
+        raise InputError("result", "expected the decision document")
+    user = doc.get("user") if isinstance(doc.get("user"), Mapping) else {}
+    spec = doc.get("spec") if isinstance(doc.get("spec"), Mapping) else {}
+    groups = user.get("groups") if isinstance(user.get("groups"), list) else []
+    return DecisionRecord(
+        decision_id=decision_id,
+        time=iso(moment),
+        user=str(user.get("name", "")),
+        groups=tuple(sorted({str(g) for g in groups})),
+        repo=str(spec.get("repo", "")),
+        outcome=outcome_of(result),
+        deny=finding_ids(result, "deny"),
+        warn=finding_ids(result, "warn"),
+        input=dict(doc),
+        result=dict(result),
+    )
+
+
+def report_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """What a report shows of a decision input (the example spec): never a user name (the
+    reports list users apart), a path, a query or a message."""
+    spec = doc.get("spec") if isinstance(doc.get("spec"), Mapping) else {}
+    origin = doc.get("origin") if isinstance(doc.get("origin"), Mapping) else {}
+    mounts = [
+        f"{m.get('volume')}:{m.get('mode')}"
+        for m in spec.get("mounts") or []
+        if isinstance(m, Mapping)
+    ]
+    collaborators = spec.get("collaborators") or []
+    view = {
+        "repo": spec.get("repo"),
+        "ref": spec.get("ref"),
+        "mounts": mounts,
+        "collaborators": len(collaborators) if isinstance(collaborators, list) else 0,
+        "public_readonly": spec.get("public_readonly"),
+        "credentials": spec.get("credentials"),
+        "internet": spec.get("internet"),
+        "resources": {k: v for k, v in dict(spec.get("resources") or {}).items() if v is not None},
+        "external_link": bool(origin.get("external")),
+    }
+    return view
