@@ -29,7 +29,7 @@ try:
         offline_firewall_restore,
     )
     from versahub.policy.data import render_site_data
-    from versahub.policy.server import opa_command
+    from versahub.policy.server import decision_log_config, opa_command
     from versahub.site.config import site_from_mapping
 except ImportError as err:  # pragma: no cover - depends on how Ansible was started
     _IMPORT_ERROR: ImportError | None = err
@@ -83,14 +83,28 @@ def versahub_opa_data(raw: Any) -> dict[str, Any]:
 
 
 def versahub_opa_command(
-    policy_dir: str, data_dir: str, address: str, opa: str, console: bool = True
-) -> list[str]:
+    policy_dir: str, data_dir: str, address: str, opa: str, console: bool = True,
+    config_file: str = "",
+) -> list[str]:  # fmt: skip
     """The ``opa run --server`` argument list of ``versahub up``, for the systemd unit."""
     _need_versahub()
     try:
-        return opa_command(policy_dir, data_dir, address, bool(console), opa=opa)
+        return opa_command(policy_dir, data_dir, address, bool(console), opa=opa,
+                           config_file=config_file or None)  # fmt: skip
     except InputError as err:
         raise AnsibleFilterError(f"invalid inventory value {err}") from None
+
+
+def versahub_opa_config(raw: Any, token: str) -> dict[str, Any]:
+    """OPA's configuration file: the decision log, masked, uploaded to the hub of the site
+    (``hub.internal_ip``/``internal_port``) with the token of its service ``versahub-opa``."""
+    doc = versahub_site_document(raw)
+    ip, port = str(doc["hub"]["internal_ip"]), int(doc["hub"]["internal_port"])
+    hub = f"http://[{ip}]:{port}" if ":" in ip else f"http://{ip}:{port}"
+    token = str(token).strip()
+    if len(token) < 32:
+        raise AnsibleFilterError("the decision-log token is missing or too short")
+    return decision_log_config(f"{hub}/hub/api", token)
 
 
 def versahub_offline_firewall(raw: Any) -> dict[str, Any]:
@@ -124,5 +138,6 @@ class FilterModule:
             "versahub_site_document": versahub_site_document,
             "versahub_opa_data": versahub_opa_data,
             "versahub_opa_command": versahub_opa_command,
+            "versahub_opa_config": versahub_opa_config,
             "versahub_offline_firewall": versahub_offline_firewall,
         }

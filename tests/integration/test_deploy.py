@@ -225,6 +225,10 @@ def test_ports_listen_on_expected_addresses_only(host) -> None:
         ("/etc/systemd/system/versahub-opa.service", "root", "root", 0o644),
         ("/etc/versahub/opa/policies", "root", "versahub-opa", 0o750),
         ("/etc/versahub/opa/data/versahub/site/data.json", "root", "versahub-opa", 0o640),
+        ("/etc/versahub/opa/data/versahub/decision_log/data.json", "root", "versahub-opa", 0o640),
+        ("/etc/versahub/opa/config.json", "root", "versahub-opa", 0o640),
+        ("/etc/versahub/opa/decision-log-token", "root", "root", 0o600),
+        ("/var/lib/versahub/hub/decision-log-token", "versahub", "versahub", 0o600),
         ("/usr/local/bin/opa-v1.22.3", "root", "root", 0o755),
         ("/etc/docker/registry/config.yml", "root", "docker-registry", 0o640),
         ("/var/lib/docker-registry", "docker-registry", "docker-registry", 0o750),
@@ -483,6 +487,29 @@ def test_a_fresh_user_launches_and_writes_the_home_with_the_registry_image(
     finally:
         with contextlib.suppress(requests.RequestException):
             deployed_hub.stop("bob", "fresh")
+
+
+def test_decisions_reach_the_hubs_records(deployed_hub: DeployedHub, test_host: TestHost) -> None:
+    """OPA on the host uploads its decisions to the hub; ``versahub policy decisions`` on the
+    host lists them (docs/policies.md#decision-records)."""
+    alice = deployed_hub.user_token("alice")
+    r = deployed_hub.api("POST", "/versahub/check", alice,
+                         json={"spec": {"repo": "http://10.9.9.9/x.git"}})  # fmt: skip
+    decision_id = r.json()["decision_id"]
+    assert decision_id
+    listing: dict[str, Any] = {}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        out = test_host.exec(
+            "runuser", "-u", "versahub", "--", "/opt/versahub/venv/bin/versahub", "policy",
+            "decisions", "--json", "--site", "/etc/versahub/site.yaml", check=False,
+        )  # fmt: skip
+        listing = json.loads(out) if out.strip() else {"decisions": []}  # none yet: exit 1
+        if decision_id in {d["decision_id"] for d in listing["decisions"]}:
+            break
+        time.sleep(1)
+    record = {d["decision_id"]: d for d in listing["decisions"]}[decision_id]
+    assert record["outcome"] == "denied" and "repo-internal-host" in record["deny"]
 
 
 def _launch(hub: DeployedHub, token: str, name: str, internet: bool):
