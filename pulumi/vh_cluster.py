@@ -25,6 +25,7 @@ class PolicyEngineArgs(TypedDict):
     namespace: str
     policies: Mapping[str, str]
     site_data: Mapping[str, Any]
+    decision_log: Mapping[str, Any]  # the Secret versahub-opa: config.json, data.json
 
 
 class PolicyEngine(pulumi.ComponentResource):
@@ -36,8 +37,9 @@ class PolicyEngine(pulumi.ComponentResource):
     @staticmethod
     def render(args: PolicyEngineArgs) -> list[kube.Manifest]:
         return services.opa_objects(
-            args["settings"], args["namespace"], args["policies"], args["site_data"]
-        )
+            args["settings"], args["namespace"], args["policies"], args["site_data"],
+            args["decision_log"],
+        )  # fmt: skip
 
     def __init__(
         self, name: str, args: PolicyEngineArgs, opts: pulumi.ResourceOptions | None = None

@@ -15,6 +15,7 @@ secret and the demo password), ``namespace``, ``proxyAddress``, ``opaUrl``, ``co
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pulumi_kubernetes as k8s
@@ -46,14 +47,32 @@ from versahub.deploy.kubernetes_site import (
     policy_sources,
     site_yaml_text,
 )
+from versahub.policy.server import decision_log_config
 
 POLICY_DIR = PROJECT_DIR / "policies"
+DECISION_LOG_TOKEN = "versahub decision-log token"
+DECISION_LOG_KEY = "versahub decision-log pseudonym key"
+
+
+def _decision_log_values(inputs: StackInputs, hub_api: str) -> dict[str, pulumi.Output[str]]:
+    """OPA's configuration (upload to ``hub_api`` with the decision-log token) and the
+    pseudonym key, both derived from the stack's cookie secret."""
+    master = inputs.secrets["cookieSecret"]
+    return {
+        "config.json": master.apply(lambda m: json.dumps(decision_log_config(
+            hub_api, kube.derived_secret(m, DECISION_LOG_TOKEN)), indent=2)),
+        "data.json": master.apply(
+            lambda m: json.dumps({"key": kube.derived_secret(m, DECISION_LOG_KEY)})),
+    }  # fmt: skip
 
 
 def _admin_values(inputs: StackInputs) -> dict[str, pulumi.Output[str]]:
     values = {
         "proxy-auth-token": inputs.secrets["proxyAuthToken"],
         "cookie-secret": inputs.secrets["cookieSecret"],
+        "decision-log-token": inputs.secrets["cookieSecret"].apply(
+            lambda master: kube.derived_secret(master, DECISION_LOG_TOKEN)
+        ),
     }
     if inputs.settings.demo_password:
         values["demo-password"] = inputs.secrets["demoPassword"]
@@ -109,6 +128,10 @@ def main(project_dir: Path = PROJECT_DIR) -> None:
         namespace=ns,
         policies=policy_sources(project_dir / "policies"),
         site_data=opa_site_data(cluster),
+        decision_log=_decision_log_values(
+            inputs,
+            f"http://{doc['kubernetes']['hub_service']}:{int(doc['hub']['internal_port'])}/hub/api",
+        ),
     )
     registry_args = RegistryArgs(settings=settings, namespace=ns)
     hub_args = HubArgs(

@@ -211,6 +211,21 @@ def test_up_creates_every_component(
     secret = get(cluster, "secret", "versahub-hub", ns)["data"]
     assert base64.b64decode(secret["proxy-auth-token"]).decode() == PROXY_TOKEN
     assert base64.b64decode(secret["demo-password"]).decode() == DEMO_PASSWORD
+    # OPA uploads its decision log to the hub with a token derived from the cookie secret
+    token = base64.b64decode(secret["decision-log-token"]).decode()
+    opa_secret = get(cluster, "secret", "versahub-opa", ns)["data"]
+    opa_config = json.loads(base64.b64decode(opa_secret["config.json"]))
+    assert opa_config["services"]["hub"]["url"] == "http://hub:8081/hub/api/versahub/decision-log"
+    assert opa_config["services"]["hub"]["credentials"]["bearer"]["token"] == token
+    assert opa_config["decision_logs"]["mask_decision"] == "/system/log/mask"
+    key = json.loads(base64.b64decode(opa_secret["data.json"]))["key"]
+    assert len(token) == len(key) == 64 and token != key and COOKIE_SECRET not in (token, key)
+    opa_pod = get(cluster, "deployment", "opa", ns)["spec"]["template"]["spec"]
+    assert "--config-file=/config/config.json" in opa_pod["containers"][0]["args"]
+    hub_env = {e["name"]: e for e in get(cluster, "deployment", "hub", ns)["spec"]["template"]
+               ["spec"]["containers"][0]["env"]}  # fmt: skip
+    assert hub_env["VERSAHUB_DECISION_LOG_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "versahub-hub", "key": "decision-log-token"}  # fmt: skip
     rules = get(cluster, "role", "versahub-hub", ns)["rules"]
     assert {r for rule in rules for r in rule["resources"]} == {
         "pods", "secrets", "persistentvolumeclaims", "events", "networkpolicies"}  # fmt: skip
@@ -226,7 +241,7 @@ def test_up_creates_every_component(
 
     # OPA's policies and data, the network policies
     policies = get(cluster, "configmap", "versahub-opa-policies", ns)["data"]
-    assert "versahub.spawn.decision.rego" in policies
+    assert "versahub.spawn.decision.rego" in policies and "system.log.mask.rego" in policies
     assert not [k for k in policies if k.endswith("_test.rego")]
     names = {p["metadata"]["name"] for p in
              cluster.kubectl_json("get", "networkpolicy", "-n", ns)["items"]}  # fmt: skip

@@ -255,6 +255,13 @@ def test_network_policies_deny_first_and_block_the_metadata_address() -> None:
     assert servers["podSelector"] == {
         "matchLabels": {"app.kubernetes.io/component": "singleuser-server"}
     }
+    # OPA reaches only the hub's port, for its decision log; the hub lets it in there
+    hub_port = [{"protocol": "TCP", "port": 8081}]
+    opa_selector = {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "opa"}}}
+    assert find(objs, "NetworkPolicy", "opa")["spec"]["egress"] == [{
+        "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/component": "hub"}}}],
+        "ports": hub_port}]  # fmt: skip
+    assert {"from": [opa_selector], "ports": hub_port} in hub_policy["spec"]["ingress"]
     # servers may reach the hub and nothing more site-wide: their own policies add the rest
     assert servers["egress"] == [{
         "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/component": "hub"}}}],
@@ -281,6 +288,23 @@ def test_opa_serves_configmaps_with_watch_and_a_health_probe() -> None:
     assert mounts == {"policies": "/policies", "site-data": "/data/versahub/site"}
     template = find(objs, "Deployment", "opa")["spec"]["template"]["metadata"]
     assert "annotations" not in template  # a ConfigMap change must not restart OPA
+
+
+def test_opa_uploads_its_decision_log_with_the_secret_when_given() -> None:
+    values = {"config.json": '{"services": {}}', "data.json": '{"key": "k"}'}
+    objs = services.opa_objects(LOCAL, NS, {}, {}, values)
+    assert find(objs, "Secret", kube.OPA_SECRET)["stringData"] == values
+    container = find(objs, "Deployment", "opa")["spec"]["template"]["spec"]["containers"][0]
+    assert "--config-file=/config/config.json" in container["args"]
+    assert container["args"][-2:] == ["/policies", "/data"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts["config"] == "/config"
+    assert mounts["decision-log-key"] == "/data/versahub/decision_log"  # data.versahub.decision_log
+    hub = find(kube.hub_objects(LOCAL, DOC, "", "", kube.CullerPlan(60)), "Deployment", "hub")
+    hub_env = {e["name"] for e in hub["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "VERSAHUB_DECISION_LOG_TOKEN" in hub_env
+    assert kube.derived_secret("a" * 64, "x") != kube.derived_secret("a" * 64, "y")
+    assert kube.derived_secret("a" * 64, "x") == kube.derived_secret("a" * 64, "x")
 
 
 def test_two_policy_files_with_one_configmap_key_are_refused() -> None:

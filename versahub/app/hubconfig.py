@@ -355,13 +355,16 @@ def configure(c: Any, site_file: str | os.PathLike[str]) -> Site:
         chp=find_chp(),
         lti11_consumers=consumers,
         crypt_key=crypt_key,
-        decision_log_token=read_secret(paths.decision_log_token_file),
+        # a cluster's hub gets it from its Secret; `versahub up` and Ansible write the file
+        decision_log_token=os.environ.get(DECISION_LOG_TOKEN_ENV)
+        or read_secret(paths.decision_log_token_file),
     )
     apply_settings(c, settings)
     return site
 
 
 CRYPT_KEY_ENV = "JUPYTERHUB_CRYPT_KEY"
+DECISION_LOG_TOKEN_ENV = "VERSAHUB_DECISION_LOG_TOKEN"
 
 
 def read_crypt_key(paths: HubPaths) -> str | None:

@@ -317,6 +317,7 @@ def up(site: Site, echo: Echo, *, foreground: bool = True) -> int:
         for label, url in lti_endpoints(site.hub_url, lti_kind(auth) or "").items():
             echo(f"  LTI {label}: {url}")
         echo(f"  OPA:        {site.opa_url}  (policies reload on edit)")
+        echo(f"  decisions:  {site.hub_url}/hub/versahub/decisions  (for admins)")
         if site.registry_enabled:
             echo(f"  registry:   http://{site.registry_address}  (storage {site.registry_storage})")
         echo(f"  logs:       {paths.logs}")

@@ -24,6 +24,7 @@ documented exception: the image builder (``docker:dind``, privileged) beside the
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ REGISTRY_CLAIM = "versahub-registry"
 BUILDER_CONFIG_MAP = "versahub-builder"
 OPA_POLICIES = "versahub-opa-policies"
 OPA_DATA = "versahub-opa-data"
+# OPA's configuration (the decision-log upload, with its token) and the pseudonym key
+OPA_SECRET = "versahub-opa"
 DEFAULT_DENY = "default-deny"
 
 PROXY_PORT = 8000
@@ -242,9 +245,17 @@ def secret(
     }
 
 
+def derived_secret(master: str, purpose: str) -> str:
+    """A secret for one purpose derived from the stack's ``cookieSecret`` (HMAC-SHA256, hex):
+    the decision-log token and pseudonym key need no configuration of their own, and a
+    rotated cookie secret rotates them too."""
+    return hmac.new(master.encode("utf-8"), purpose.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
 def admin_secret(namespace: str, values: Mapping[str, Any]) -> Manifest:
-    """The admin secret (``versahub-hub``): ``proxy-auth-token``, ``cookie-secret`` and,
-    with the demo login, ``demo-password``; with LTI, ``crypt-key``."""
+    """The admin secret (``versahub-hub``): ``proxy-auth-token``, ``cookie-secret``,
+    ``decision-log-token`` and, with the demo login, ``demo-password``; with LTI,
+    ``crypt-key``."""
     return secret(ADMIN_SECRET, namespace, "hub", values)
 
 
@@ -534,6 +545,11 @@ def hub_objects(
             if settings.crypt_key
             else []
         ),
+        {
+            # the token of the hub service OPA uploads its decision log as
+            "name": "VERSAHUB_DECISION_LOG_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": ADMIN_SECRET, "key": "decision-log-token"}},
+        },
         {"name": "VERSAHUB_DOCKER_SOCKET", "value": DOCKER_SOCKET},
         {"name": "DOCKER_HOST", "value": f"unix://{DOCKER_SOCKET}"},
         {"name": "HOME", "value": "/tmp"},

@@ -69,7 +69,8 @@ def default_deny(namespace: str) -> Manifest:
 
 def network_objects(site_doc: Mapping[str, Any]) -> list[Manifest]:
     """default-deny, then: DNS for every pod; the proxy from anywhere; the hub from the
-    proxy and the servers; the proxy's API, OPA and the registry from the hub only; the
+    proxy, the servers and OPA (its decision log); the proxy's API, OPA and the registry
+    from the hub only; OPA out to the hub only; the
     servers from the proxy and the hub; the hub out to anything but the metadata address
     (the Kubernetes API, the builder's git clones and package downloads)."""
     kube = site_doc["kubernetes"]
@@ -107,7 +108,11 @@ def network_objects(site_doc: Mapping[str, Any]) -> list[Manifest]:
             "hub",
             ns,
             hub,
-            ingress=[{"from": [_pods("proxy"), _pods(SINGLEUSER)], "ports": _tcp(hub_port)}],
+            ingress=[
+                {"from": [_pods("proxy"), _pods(SINGLEUSER)], "ports": _tcp(hub_port)},
+                # OPA uploads its decision log to the hub's API
+                {"from": [_pods("opa")], "ports": _tcp(hub_port)},
+            ],
             egress=[{"to": [not_metadata]}],
         ),
         _policy(
@@ -115,6 +120,7 @@ def network_objects(site_doc: Mapping[str, Any]) -> list[Manifest]:
             ns,
             _pods("opa")["podSelector"],
             ingress=[{"from": [_pods("hub")], "ports": _tcp(OPA_PORT)}],
+            egress=[{"to": [_pods("hub")], "ports": _tcp(hub_port)}],
         ),
         _policy(
             "registry",

@@ -15,6 +15,7 @@ from versahub.deploy.kubernetes import (
     OPA_POLICIES,
     OPA_PORT,
     OPA_RESOURCES,
+    OPA_SECRET,
     OPA_UID,
     PROXY_API_PORT,
     PROXY_PORT,
@@ -31,6 +32,7 @@ from versahub.deploy.kubernetes import (
     meta,
     pod_security,
     restricted,
+    secret,
     service,
     state_claim,
 )
@@ -136,9 +138,18 @@ def policy_config_map_data(files: Mapping[str, str]) -> dict[str, str]:
 
 
 def opa_objects(
-    settings: DeploySettings, namespace: str, policies: Mapping[str, str], site_data: Mapping
+    settings: DeploySettings,
+    namespace: str,
+    policies: Mapping[str, str],
+    site_data: Mapping,
+    decision_log: Mapping[str, Any] | None = None,
 ) -> list[Manifest]:
     """OPA: policies and site data from two ConfigMaps, served with ``--watch``.
+
+    ``decision_log`` (``{"config.json", "data.json"}``: OPA's configuration with the upload
+    token, ``decision_log_config``, and ``{"key": …}``, the pseudonym key; values may be
+    Pulumi outputs) makes the Secret ``versahub-opa``: OPA then uploads its masked decision
+    log to the hub (docs/policies.md#decision-records), as under ``versahub up``.
 
     The kubelet updates a mounted ConfigMap in place (an atomic ``..data`` symlink swap,
     about a minute after the change); ``--watch`` reloads it and ``--ignore .*`` skips the
@@ -172,6 +183,7 @@ def opa_objects(
             "--ignore=.*",
             "--ignore=*_test.rego",
             "--set=decision_logs.console=true",
+            *(["--config-file=/config/config.json"] if decision_log else []),
             "/policies",
             "/data",
         ],
@@ -185,18 +197,34 @@ def opa_objects(
             {"name": "site-data", "mountPath": "/data/versahub/site", "readOnly": True},
         ],
     }
+    volumes: list[dict[str, Any]] = [
+        {"name": "policies", "configMap": {"name": OPA_POLICIES}},
+        {"name": "site-data", "configMap": {"name": OPA_DATA}},
+    ]
+    extra: list[Manifest] = []
+    if decision_log:
+        extra.append(secret(OPA_SECRET, namespace, "opa", decision_log))
+        container["volumeMounts"] += [
+            {"name": "config", "mountPath": "/config", "readOnly": True},
+            {"name": "decision-log-key", "mountPath": "/data/versahub/decision_log",
+             "readOnly": True},
+        ]  # fmt: skip
+        volumes += [
+            {"name": "config", "secret": {"secretName": OPA_SECRET,
+             "items": [{"key": "config.json", "path": "config.json"}]}},
+            {"name": "decision-log-key", "secret": {"secretName": OPA_SECRET,
+             "items": [{"key": "data.json", "path": "data.json"}]}},
+        ]  # fmt: skip
     pod = {
         "automountServiceAccountToken": False,
         "securityContext": pod_security(),
         "containers": [container],
-        "volumes": [
-            {"name": "policies", "configMap": {"name": OPA_POLICIES}},
-            {"name": "site-data", "configMap": {"name": OPA_DATA}},
-        ],
+        "volumes": volumes,
     }
     return [
         policy_map,
         data_map,
+        *extra,
         deployment("opa", namespace, "opa", pod),
         service(
             "opa", namespace, "opa", [{"name": "http", "port": OPA_PORT, "targetPort": "http"}]
