@@ -143,12 +143,6 @@ def test_a_huge_time_value_gives_a_short_message() -> None:
     assert len(str(excinfo.value)) < 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: parse_time lets ValueError/OverflowError escape for a time of the right "
-    "shape that is no real time (Feb 30, 23:59:60, offset 24:00, non-ASCII digits matched "
-    "by \\d, year 1 with a positive offset); callers only catch InputError",
-)
 @pytest.mark.parametrize(
     "value",
     [
@@ -203,9 +197,9 @@ def test_a_denied_spawn_event_becomes_a_record() -> None:
         ({"allowed": False, "deny": [finding("repo-banned")], "warn": [finding("b.x:y-z")]},
          "denied", ("repo-banned",), ("b.x:y-z",)),
         # fail closed: only a real true allows
-        ({"allowed": "true", "deny": [], "warn": []}, "denied", (), ()),
-        ({"allowed": 1, "deny": None, "warn": None}, "denied", (), ()),
-        ({}, "denied", (), ()),
+        ({"allowed": "true", "deny": [], "warn": []}, "denied", (UNAVAILABLE_ID,), ()),
+        ({"allowed": 1, "deny": None, "warn": None}, "denied", (UNAVAILABLE_ID,), ()),
+        ({}, "denied", (UNAVAILABLE_ID,), ()),
     ],
 )  # fmt: skip
 def test_outcomes_and_finding_ids(
@@ -221,17 +215,12 @@ def test_an_undefined_result_is_recorded_as_denied() -> None:
     del ev["result"]  # OPA leaves out the result of an undefined decision
     record = record_from_event(ev)
     assert record is not None
-    assert (record.outcome, record.deny, record.warn) == ("denied", (), ())
-    assert record.result == {"allowed": False, "deny": [], "warn": []}
+    assert (record.outcome, record.deny, record.warn) == ("denied", (UNAVAILABLE_ID,), ())
+    assert record.result == {}
     explicit = record_from_event({**event(), "result": None})
     assert explicit is not None and explicit.outcome == "denied"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: records.outcome_of is laxer than the hub (validate_decision): a result the "
-    "hub refuses as malformed, and so denies, is recorded as allowed",
-)
 @pytest.mark.parametrize(
     "result",
     [
@@ -250,12 +239,6 @@ def test_a_result_the_hub_denies_is_recorded_as_denied(result: dict[str, Any]) -
     assert record is not None and record.outcome == "denied"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG?: an undefined result is recorded with no deny id, while the hub (and "
-    "impact.outcome_of) attribute the denial to policy-engine-unavailable: such denials "
-    "match no --rule filter and no rule_counts row",
-)
 def test_an_undefined_result_is_attributed_to_the_unavailable_engine() -> None:
     record = record_from_event(event(result=None))
     assert record is not None and record.deny == (UNAVAILABLE_ID,)
@@ -319,18 +302,6 @@ def test_other_paths_are_ignored(changes: dict[str, Any]) -> None:
         ({"result": "denied"}, "result"),
         ({"result": [{"allowed": True}]}, "result"),
         ({"result": False}, "result"),
-        ({"result": {"allowed": False, "deny": [{"id": "a b"}]}}, "result.deny"),
-        ({"result": {"allowed": False, "deny": [{"id": "-x"}]}}, "result.deny"),
-        ({"result": {"allowed": False, "deny": [{"id": ""}]}}, "result.deny"),
-        ({"result": {"allowed": False, "deny": [{"id": 5}]}}, "result.deny"),
-        ({"result": {"allowed": False, "deny": [{"id": "x" * 101}]}}, "result.deny"),
-        ({"result": {"allowed": False, "deny": [{"message": MESSAGE}]}}, "result.deny"),
-        ({"result": {"allowed": False, "deny": ["repo-banned"]}}, "result.deny"),
-        ({"result": {"allowed": False, "deny": {"id": "repo-banned"}}}, "result.deny"),
-        ({"result": {"allowed": False, "deny": "repo-banned"}}, "result.deny"),
-        ({"result": {"allowed": True, "warn": [{"id": "x\u202ey"}]}}, "result.warn"),
-        ({"result": {"allowed": True, "warn": [None]}}, "result.warn"),
-        ({"result": {"allowed": True, "warn": 3}}, "result.warn"),
     ],
 )
 def test_malformed_spawn_events_are_input_errors_naming_the_field(
@@ -410,12 +381,6 @@ def test_the_report_view_of_a_sparse_input() -> None:
     assert report_view({"spec": "x", "origin": {"external": "yes"}})["external_link"] is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: record_from_event accepts a spawn event whose spec.mounts or spec.resources "
-    "has the wrong type, and report_view then raises (TypeError/ValueError) for that "
-    "stored record: every report that shows it fails for keep_days",
-)
 @pytest.mark.parametrize(
     "spec",
     [{"mounts": 5}, {"resources": "32G"}, {"resources": [["memory", "2G", "x"]]}],
@@ -427,3 +392,30 @@ def test_a_recorded_input_can_always_be_shown(spec: dict[str, Any]) -> None:
         return  # refused at the door: fine
     assert record is not None
     assert report_view(record.input)["repo"] == "r"
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        {"allowed": False, "deny": [{"id": "a b"}]},
+        {"allowed": False, "deny": [{"id": "-x"}]},
+        {"allowed": False, "deny": [{"id": ""}]},
+        {"allowed": False, "deny": [{"id": 5}]},
+        {"allowed": False, "deny": [{"id": "x" * 101}]},
+        {"allowed": False, "deny": [{"message": MESSAGE}]},
+        {"allowed": False, "deny": ["repo-banned"]},
+        {"allowed": False, "deny": {"id": "repo-banned"}},
+        {"allowed": False, "deny": "repo-banned"},
+        {"allowed": True, "deny": [], "warn": [{"id": "x\u202ey"}]},
+        {"allowed": True, "deny": [], "warn": [None]},
+        {"allowed": True, "deny": [], "warn": 3},
+        {"allowed": True, "warn": []},
+        {"allowed": True, "deny": [{"id": "x"}], "warn": []},
+        {"allowed": False, "deny": [], "warn": []},
+    ],
+)
+def test_a_result_the_hub_refuses_is_a_denial_by_the_unavailable_engine(result: dict) -> None:
+    """As the hub judges it (validate_decision): malformed is denied, fail closed."""
+    record = record_from_event({**event(), "result": result})
+    assert record is not None
+    assert (record.outcome, record.deny, record.warn) == ("denied", (UNAVAILABLE_ID,), ())

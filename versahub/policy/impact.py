@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from versahub.policy.data import write_site_data
-from versahub.policy.decision import UNAVAILABLE_ID
+from versahub.policy.decision import UNAVAILABLE_ID, MalformedDecision, validate_decision
 from versahub.policy.records import DecisionRecord, report_view
 from versahub.policy.server import OpaProcess
 
@@ -44,18 +44,19 @@ class Outcome:
 
 
 def outcome_of(result: Any) -> Outcome:
-    """The outcome of OPA's decision document; anything malformed or undefined is a denial,
-    as the hub treats it (fail closed)."""
-    if not isinstance(result, Mapping):
+    """The outcome of OPA's decision document as the hub judges it
+    (``validate_decision``): undefined or malformed is a denial by
+    ``policy-engine-unavailable`` (fail closed), so a proposal that breaks the decision
+    document shows up as newly denying every launch."""
+    try:
+        decision = validate_decision(result)
+    except MalformedDecision:
         return Outcome(False, frozenset({UNAVAILABLE_ID}))
-
-    def ids(kind: str) -> frozenset[str]:
-        items = result.get(kind) or []
-        return frozenset(
-            str(f.get("id")) for f in items if isinstance(f, Mapping) and f.get("id")
-        ) if isinstance(items, list) else frozenset({UNAVAILABLE_ID})  # fmt: skip
-
-    return Outcome(result.get("allowed") is True, ids("deny"), ids("warn"))
+    return Outcome(
+        decision.allowed,
+        frozenset(f.id for f in decision.deny),
+        frozenset(f.id for f in decision.warn),
+    )
 
 
 def _changes(before: Outcome, after: Outcome) -> dict[str, frozenset[str]]:
@@ -67,7 +68,7 @@ def _changes(before: Outcome, after: Outcome) -> dict[str, frozenset[str]]:
         out["newly_allowed"] = (before.deny - after.deny) or before.deny
     elif not before.allowed and before.deny != after.deny:
         out["denial_changed"] = before.deny ^ after.deny
-    if after.allowed and after.warn - before.warn:
+    if before.allowed and after.allowed and after.warn - before.warn:
         out["new_warnings"] = after.warn - before.warn
     if before.allowed and after.allowed and before.warn - after.warn:
         out["dropped_warnings"] = before.warn - after.warn
@@ -89,7 +90,7 @@ def impact_report(
     changed: list[dict[str, Any]] = []
     recorded_differs = 0
     for record, old, new in zip(records, before, after, strict=True):
-        if outcome_of(record.result).label != old.label:
+        if record.outcome != old.label:
             recorded_differs += 1
         changes = _changes(old, new)
         if not changes:
@@ -112,6 +113,7 @@ def impact_report(
                 view = report_view(record.input)
                 if len(entry["examples"]) < examples and view not in entry["examples"]:
                     entry["examples"].append(view)
+    changed.sort(key=lambda d: d["time"], reverse=True)
     for kind in summary.values():
         for entry in kind["rules"].values():
             entry["users"] = sorted(entry["users"])

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from versahub.errors import InputError, shorten
+from versahub.policy.decision import UNAVAILABLE_ID, MalformedDecision
 
 DECISION_PATH = "versahub/spawn/decision"
 OUTCOMES = ("allowed", "warned", "denied")
@@ -57,35 +58,60 @@ def parse_time(value: Any, field_name: str = "timestamp") -> _dt.datetime:
     """An RFC 3339 time (OPA writes nanoseconds) as an aware UTC datetime."""
     if not isinstance(value, str):
         raise InputError(field_name, f"expected an RFC 3339 time, got {shorten(value)}")
-    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", value)
+    match = re.fullmatch(
+        r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]+))?"
+        r"(Z|[+-][0-9]{2}:[0-9]{2})",
+        value,
+    )
     if not match:
         raise InputError(field_name, f"expected an RFC 3339 time, got {shorten(value)}")
     base, fraction, zone = match.groups()
     text = base + (f".{(fraction or '0')[:6]:0<6}") + ("+00:00" if zone == "Z" else zone)
-    return _dt.datetime.fromisoformat(text).astimezone(_dt.UTC)
+    try:
+        return _dt.datetime.fromisoformat(text).astimezone(_dt.UTC)
+    except (ValueError, OverflowError):
+        raise InputError(field_name, f"{shorten(value)} is not a real time") from None
 
 
 def iso(moment: _dt.datetime) -> str:
     return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def outcome_of(result: Mapping[str, Any]) -> str:
-    if result.get("allowed") is not True:
-        return "denied"
-    return "warned" if result.get("warn") else "allowed"
-
-
-def finding_ids(result: Mapping[str, Any], kind: str) -> tuple[str, ...]:
-    findings = result.get(kind) or []
+def _ids(result: Mapping[str, Any], kind: str) -> tuple[str, ...]:
+    findings = result.get(kind)
     if not isinstance(findings, list):
-        raise InputError(f"result.{kind}", "expected a list of findings")
+        raise MalformedDecision(f"{kind} is missing or not a list")
     ids = set()
     for finding in findings:
         ident = finding.get("id") if isinstance(finding, Mapping) else None
         if not isinstance(ident, str) or not _RULE_ID.match(ident):
-            raise InputError(f"result.{kind}", f"a finding without a valid id: {shorten(ident)}")
+            raise MalformedDecision(f"{kind} has a finding without a valid id")
         ids.add(ident)
     return tuple(sorted(ids))
+
+
+def judged(result: Any) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
+    """``(allowed, deny ids, warn ids)`` of a recorded decision, judged as the hub judges it
+    (``versahub.policy.decision.validate_decision``, on the masked findings: an id each):
+    undefined or malformed is a denial by ``policy-engine-unavailable``."""
+    try:
+        if not isinstance(result, Mapping):
+            raise MalformedDecision("undefined")
+        allowed = result.get("allowed")
+        if not isinstance(allowed, bool):
+            raise MalformedDecision("allowed is missing or not a boolean")
+        deny, warn = _ids(result, "deny"), _ids(result, "warn")
+        if allowed == bool(deny):
+            raise MalformedDecision("allowed contradicts deny")
+    except MalformedDecision:
+        return False, (UNAVAILABLE_ID,), ()
+    return allowed, deny, warn
+
+
+def outcome_label(allowed: bool, warn: tuple[str, ...]) -> str:
+    if not allowed:
+        return "denied"
+    return "warned" if warn else "allowed"
 
 
 def record_from_event(event: Any) -> DecisionRecord | None:
@@ -103,10 +129,10 @@ def record_from_event(event: Any) -> DecisionRecord | None:
     if not isinstance(doc, Mapping):
         raise InputError("input", "expected the decision's input document")
     result = event.get("result")
-    if result is None:  # undefined: the hub treated it as denied
-        result = {"allowed": False, "deny": [], "warn": []}
-    if not isinstance(result, Mapping):
+    if result is not None and not isinstance(result, Mapping):
         raise InputError("result", "expected the decision document")
+    allowed, deny, warn = judged(result)
+    result = dict(result or {})
     user = doc.get("user") if isinstance(doc.get("user"), Mapping) else {}
     spec = doc.get("spec") if isinstance(doc.get("spec"), Mapping) else {}
     groups = user.get("groups") if isinstance(user.get("groups"), list) else []
@@ -116,11 +142,11 @@ def record_from_event(event: Any) -> DecisionRecord | None:
         user=str(user.get("name", "")),
         groups=tuple(sorted({str(g) for g in groups})),
         repo=str(spec.get("repo", "")),
-        outcome=outcome_of(result),
-        deny=finding_ids(result, "deny"),
-        warn=finding_ids(result, "warn"),
+        outcome=outcome_label(allowed, warn),
+        deny=deny,
+        warn=warn,
         input=dict(doc),
-        result=dict(result),
+        result=result,
     )
 
 
@@ -129,11 +155,13 @@ def report_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     reports list users apart), a path, a query or a message."""
     spec = doc.get("spec") if isinstance(doc.get("spec"), Mapping) else {}
     origin = doc.get("origin") if isinstance(doc.get("origin"), Mapping) else {}
+    raw_mounts = spec.get("mounts")
     mounts = [
         f"{m.get('volume')}:{m.get('mode')}"
-        for m in spec.get("mounts") or []
+        for m in (raw_mounts if isinstance(raw_mounts, list) else [])
         if isinstance(m, Mapping)
     ]
+    resources = spec.get("resources")
     collaborators = spec.get("collaborators") or []
     view = {
         "repo": spec.get("repo"),
@@ -143,7 +171,11 @@ def report_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         "public_readonly": spec.get("public_readonly"),
         "credentials": spec.get("credentials"),
         "internet": spec.get("internet"),
-        "resources": {k: v for k, v in dict(spec.get("resources") or {}).items() if v is not None},
+        "resources": {
+            str(k): v
+            for k, v in (resources.items() if isinstance(resources, Mapping) else ())
+            if v is not None
+        },
         "external_link": bool(origin.get("external")),
     }
     return view
