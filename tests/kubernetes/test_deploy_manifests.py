@@ -108,6 +108,8 @@ def test_a_violating_manifest_is_refused_naming_object_and_field(
     manifests = rendered("local", namespace, tmp_path)
     found = {(v.id, v.message) for v in check_manifests(_violating(manifests))}
     field = "spec.template.spec.containers[0] (chp)"
+    (opa,) = [o for o in manifests if o["kind"] == "Deployment" and o["metadata"]["name"] == "opa"]
+    host = len(opa["spec"]["template"]["spec"]["volumes"])  # the added one is the last
     assert found == {
         ("deploy-privileged", f"Deployment {namespace}/proxy: {field} has "
          "securityContext.privileged: true; only the documented image builder (container "
@@ -118,8 +120,8 @@ def test_a_violating_manifest_is_refused_naming_object_and_field(
         ("deploy-image-tag", f"Deployment {namespace}/proxy: {field} image "
          "\"quay.io/jupyterhub/configurable-http-proxy:latest\" is not pinned to a version tag "
          "(none, or latest)."),
-        ("deploy-host-path", f"Deployment {namespace}/opa: spec.template.spec.volumes[2] (host) "
-         "mounts the host folder /var/run."),
+        ("deploy-host-path", f"Deployment {namespace}/opa: spec.template.spec.volumes[{host}] "
+         "(host) mounts the host folder /var/run."),
         ("deploy-default-deny", f"Namespace {namespace} has no default-deny NetworkPolicy "
          "(spec.podSelector {}, spec.policyTypes [Ingress, Egress], no rules)."),
     }  # fmt: skip
