@@ -158,3 +158,8 @@ test_defaults_without_site_data if {
 	e := decide_on(with_spec({"mounts": [mount_at("home", "/srv/conda", "ro")]}), {})
 	"storage-protected-path" in {f.id | some f in e.deny}
 }
+
+# The constant of the quick test is the built-in list, normalised.
+test_image_text_is_the_image_paths if {
+	data.versahub.spawn._image_text == concat("\n", [concat("", [substring(p, 1, -1), "/"]) | some p in data.versahub.spawn._image_paths])
+}
