@@ -182,6 +182,10 @@ def test_records_are_masked_and_complete(hub: HubUnderTest, week: dict[str, Any]
     assert by_id[week["denied"]]["outcome"] == "denied"
     assert "repo-internal-host" in by_id[week["denied"]]["deny"]
     assert listed["rules"]["repo-internal-host"] >= 1
+    status = json.loads(versahub(hub, "status", "--json").stdout)["components"]["opa"]
+    assert (
+        status["decision_records"]["records"] >= len(ids) and status["decision_records"]["newest"]
+    )
     only = versahub(hub, "policy", "decisions", "--rule", "repo-internal-host", "--json")
     assert {d["decision_id"] for d in json.loads(only.stdout)["decisions"]} == {week["denied"]}
     physics = versahub(hub, "policy", "decisions", "--group", "physics", "--json")

@@ -323,3 +323,14 @@ def test_records_made_from_events_are_stored(tmp_path: Path) -> None:
     assert stored == record and stored.input == event["input"]
     assert count(conn, Filters(since="2026-11-29T10:00:00.123457Z")) == 0
     conn.close()
+
+
+def test_summary_for_versahub_status(tmp_path: Path) -> None:
+    from versahub.policy.decision_store import summary
+
+    assert summary(tmp_path) == {
+        "store": str(tmp_path / "policy" / "decisions.sqlite"), "records": 0, "newest": None,
+    }  # fmt: skip
+    db = connect(tmp_path, create=True)
+    db.close()
+    assert summary(tmp_path)["records"] == 0

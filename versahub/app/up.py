@@ -44,6 +44,7 @@ from versahub.images.bootstrap import bootstrap
 from versahub.images.engine import engine_state
 from versahub.images.registry import registry_config
 from versahub.policy.data import write_decision_log_key, write_site_data
+from versahub.policy.decision_store import summary as decision_summary
 from versahub.policy.server import (
     POLICY_DIR,
     decision_log_config,
@@ -388,6 +389,8 @@ def status(site: Site) -> dict[str, Any]:
         "opa": {"state": "running" if opa_status == 200 else "down", "url": site.opa_url},
         "docker": engine_state(),
     }
+    # what the hub has recorded of OPA's decisions (docs/policies.md#decision-records)
+    components["opa"]["decision_records"] = decision_summary(site.state_dir)
     if opa_status == 200:
         try:
             drift = policy_drift(site.opa_url, POLICY_DIR)

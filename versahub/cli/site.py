@@ -57,4 +57,8 @@ def status_command(site_file: Path, as_json: bool) -> int:
             click.echo(f"  {name:<8} {info['state']:<8} {detail}")
             for problem in info.get("policy_drift", []):
                 click.echo(f"           ! {problem}")
+            records = info.get("decision_records")
+            if records:
+                newest = records["newest"] or "none yet"
+                click.echo(f"           decision records: {records['records']}, newest {newest}")
     return 0 if report["running"] else 1

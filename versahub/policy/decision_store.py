@@ -186,3 +186,20 @@ def users_and_groups(db: sqlite3.Connection, filters: Filters = Filters()) -> di
         f" SELECT DISTINCT j.value FROM {matching}, json_each(d.warn) AS j ORDER BY 1",
         args * 2)]  # fmt: skip
     return {"users": users, "groups": groups, "rules": rules}
+
+
+def summary(state_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """``{"store", "records", "newest"}`` for ``versahub status`` (``records`` 0 and
+    ``newest`` ``None`` when nothing was recorded yet)."""
+    path = store_path(state_dir)
+    out: dict[str, Any] = {"store": str(path), "records": 0, "newest": None}
+    try:
+        db = connect(state_dir)
+    except FileNotFoundError:
+        return out
+    try:
+        n, newest = db.execute("SELECT count(*), max(time) FROM decisions").fetchone()
+    finally:
+        db.close()
+    out.update(records=int(n), newest=newest)
+    return out
