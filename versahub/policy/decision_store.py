@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from versahub.policy.records import DecisionRecord, iso
+from versahub.util.sqlite import open_store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
@@ -79,17 +80,7 @@ def store_path(state_dir: str | os.PathLike[str]) -> Path:
 def connect(state_dir: str | os.PathLike[str], *, create: bool = False) -> sqlite3.Connection:
     """Open the store; ``create`` makes it (mode 0600 in a 0700 folder), else a missing store
     raises ``FileNotFoundError``."""
-    path = store_path(state_dir)
-    if create:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    elif not path.exists():
-        raise FileNotFoundError(path)
-    db = sqlite3.connect(path, timeout=10)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.executescript(SCHEMA)
-    if create:
-        os.chmod(path, 0o600)
-    return db
+    return open_store(store_path(state_dir), SCHEMA, create=create)
 
 
 def add(

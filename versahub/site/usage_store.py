@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from versahub.util.sqlite import open_store
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS hourly (
   user TEXT NOT NULL, hour TEXT NOT NULL,
@@ -47,17 +49,7 @@ def usage_path(state_dir: str | os.PathLike[str]) -> Path:
 
 
 def connect(state_dir: str | os.PathLike[str], *, create: bool = False) -> sqlite3.Connection:
-    path = usage_path(state_dir)
-    if create:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    elif not path.exists():
-        raise FileNotFoundError(path)
-    db = sqlite3.connect(path, timeout=10)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.executescript(SCHEMA)
-    if create:
-        os.chmod(path, 0o600)
-    return db
+    return open_store(usage_path(state_dir), SCHEMA, create=create)
 
 
 def hour_of(when: _dt.datetime) -> str:
