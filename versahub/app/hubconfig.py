@@ -96,7 +96,8 @@ def find_chp(repo_root: Path = REPO_ROOT) -> str:
 
 
 def _proxy_api_url(hub_url: str) -> str:
-    port = urlsplit(hub_url).port or 80
+    parts = urlsplit(hub_url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     # The proxy's REST API listens next to the public port, on loopback only.
     return f"http://127.0.0.1:{port + 1}"
 
@@ -283,10 +284,43 @@ def merge_settings(*parts: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[st
                 if isinstance(old, list) and isinstance(value, list):
                     section[trait] = [*old, *value]
                 elif isinstance(old, dict) and isinstance(value, dict):
-                    section[trait] = {**old, **value}
+                    section[trait] = _merge_dicts(old, value)
                 else:
                     section[trait] = value
     return merged
+
+
+def _merge_dicts(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """``new`` over ``old``, mappings merged key by key (``tornado_settings.headers`` gets
+    both the LTI frame-ancestors policy and HSTS)."""
+    out = dict(old)
+    for key, value in new.items():
+        if isinstance(out.get(key), dict) and isinstance(value, dict):
+            out[key] = _merge_dicts(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def tls_settings(site: Site) -> dict[str, dict[str, Any]]:
+    """``hub.tls`` (pure): the proxy serves HTTPS with the site's certificate; with
+    ``redirect_port``, plain HTTP there answers with a redirect to the https port
+    (configurable-http-proxy's own ``--redirect-port``); HSTS on the hub's responses."""
+    tls = site.hub_tls
+    if tls is None:
+        return {}
+    hub: dict[str, Any] = {"ssl_cert": str(tls.certificate), "ssl_key": str(tls.key)}
+    if tls.hsts_max_age:
+        hub["tornado_settings"] = {
+            "headers": {"Strict-Transport-Security": f"max-age={tls.hsts_max_age}"}
+        }
+    settings: dict[str, dict[str, Any]] = {"JupyterHub": hub}
+    if tls.redirect_port is not None:
+        # appended to the proxy's command (``merge_settings`` concatenates lists)
+        settings["ConfigurableHTTPProxy"] = {"command": [
+            "--redirect-port", str(tls.redirect_port), "--redirect-to", str(tls.https_port),
+        ]}  # fmt: skip
+    return settings
 
 
 def site_settings(
@@ -318,6 +352,7 @@ def site_settings(
             cull_every=int(site.data["hub"]["cull_every"]),
         ),
         web_settings(site, paths),
+        tls_settings(site),
         decision_log_settings(decision_log_token),
         kubernetes_settings(site) if site.data["hub"]["spawner"] == "kubernetes" else {},
     )

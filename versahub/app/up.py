@@ -54,6 +54,7 @@ from versahub.policy.server import (
 )
 from versahub.site.config import Site
 from versahub.site.lti import lti_endpoints, lti_kind
+from versahub.site.tls import check_key_pair
 from versahub.util.files import PRIVATE, PRIVATE_DIR, atomic_write
 from versahub.util.net import split_host_port
 
@@ -70,7 +71,8 @@ def _host_port(address: str) -> tuple[str, int]:
 def _hub_host_port(site: Site) -> tuple[str, int]:
     parts = urlsplit(site.hub_url)
     host = parts.hostname or "127.0.0.1"
-    return ("127.0.0.1" if host in ("0.0.0.0", "localhost") else host), (parts.port or 80)
+    default = 443 if parts.scheme == "https" else 80
+    return ("127.0.0.1" if host in ("0.0.0.0", "localhost") else host), (parts.port or default)
 
 
 def prepare_state(paths: HubPaths) -> None:
@@ -153,9 +155,18 @@ def _check_ports_free(site: Site) -> None:
     }
     if site.registry_enabled:
         wanted["registry.address"] = _host_port(site.registry_address)
+    tls = site.hub_tls
+    if tls is not None and tls.redirect_port is not None:
+        wanted["hub.tls.redirect_port"] = (hub_host, tls.redirect_port)
     for field, (host, port) in wanted.items():
         if port_in_use(host, port):
             raise InputError(field, f"port {port} on {host} is already in use")
+
+
+def _hub_cert(site: Site) -> Path | None:
+    """The certificate the hub's URL must answer with (``hub.tls``), else ``None``."""
+    tls = site.hub_tls
+    return tls.certificate if tls is not None else None
 
 
 def _start_until_ok(
@@ -165,6 +176,7 @@ def _start_until_ok(
     timeout: float,
     paths: HubPaths,
     echo: Echo,
+    certificate: Path | None = None,
     **popen: Any,
 ) -> Component:
     """Start a component and wait until ``GET url`` answers 200 (or it exits).
@@ -174,7 +186,7 @@ def _start_until_ok(
     component = start_process(name, argv, log_dir=paths.logs, **popen)
     try:
         wait_until(
-            lambda: http_status(url) == 200,
+            lambda: http_status(url, certificate=certificate) == 200,
             timeout=timeout,
             what=f"{name} ({url})",
             progress=echo,
@@ -254,6 +266,8 @@ def start_hub(site: Site, paths: HubPaths, echo: Echo) -> Component:
     if lti_kind(site.data["hub"]["auth"]) is not None:
         crypt_key(paths)  # read by the hub's configure() unless JUPYTERHUB_CRYPT_KEY is set
     assert site.path is not None, "the hub reads site.yaml itself"
+    if site.hub_tls is not None:
+        check_key_pair(site.hub_tls)
     paths.config_file.write_text(render_config_file(site.path), "utf-8")
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
@@ -261,7 +275,9 @@ def start_hub(site: Site, paths: HubPaths, echo: Echo) -> Component:
     argv = [sys.executable, "-m", "jupyterhub", "-f", str(paths.config_file)]
     echo(f"• starting JupyterHub at {site.hub_url} (with configurable-http-proxy)")
     url = f"{site.hub_url}/hub/api"
-    return _start_until_ok("hub", argv, url, 90, paths, echo, cwd=paths.hub, env=env)
+    return _start_until_ok(
+        "hub", argv, url, 90, paths, echo, cwd=paths.hub, env=env, certificate=_hub_cert(site)
+    )
 
 
 def stop_components(components: list[Component], echo: Echo) -> None:
@@ -282,6 +298,8 @@ def up(site: Site, echo: Echo, *, foreground: bool = True) -> int:
     if engine_state()["state"] != "running":
         raise InputError("docker", "the Docker engine is not running (make setup starts it)")
     _check_ports_free(site)
+    if site.hub_tls is not None:
+        check_key_pair(site.hub_tls)  # before anything starts
     prepare_state(paths)
     password = demo_password(paths)
     components: list[Component] = []
@@ -376,7 +394,7 @@ def status(site: Site) -> dict[str, Any]:
     """Each component's state: ``running``, ``down`` or ``absent``, with details."""
     paths = HubPaths(site.state_dir)
     record = running_record(site)
-    hub_status = http_status(f"{site.hub_url}/hub/api", timeout=1.0)
+    hub_status = http_status(f"{site.hub_url}/hub/api", timeout=1.0, certificate=_hub_cert(site))
     opa_status = http_status(f"{site.opa_url}/health", timeout=1.0)
     proxy_pid = read_pid_file(paths.hub / "jupyterhub-proxy.pid")
     proxy_live = bool(proxy_pid and pid_alive(proxy_pid) and _is_proxy(proxy_pid))

@@ -27,6 +27,7 @@ from versahub.site.courses import Course, check_against_site, course_volumes, co
 from versahub.site.defaults import DEFAULTS, REPLACE_KEYS
 from versahub.site.federation import check_federation
 from versahub.site.lti import check_lti
+from versahub.site.tls import HubTLS, check_hub_tls, hub_tls
 from versahub.spec import parse_spec
 from versahub.urls import normalise_hub_url
 from versahub.util.yamlfile import AliasRefused, DuplicateKey, TooDeep, load_yaml
@@ -109,6 +110,11 @@ class Site:
     @property
     def hub_url(self) -> str:
         return str(self.data["hub"]["url"]).rstrip("/")
+
+    @property
+    def hub_tls(self) -> HubTLS | None:
+        """``hub.tls`` with its paths resolved, or ``None`` (the proxy serves HTTP)."""
+        return hub_tls(self.data, self.path)
 
     @property
     def hub_internal_url(self) -> str:
@@ -241,6 +247,7 @@ def _check_semantics(doc: Mapping[str, Any], origin: str, path: Path | None = No
         raise InputError(f"{origin}: hub.url", err.reason) from None
     auth = doc["hub"]["auth"]
     check_lti(doc, origin, path)
+    check_hub_tls(doc, origin, path)
     if auth["kind"] == "demo" and not auth.get("users"):
         raise InputError(f"{origin}: hub.auth.users", "the demo login needs at least one user")
     if auth["kind"] == "demo":
