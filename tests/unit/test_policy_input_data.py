@@ -172,6 +172,7 @@ ARCH_EXAMPLE = {
         },
     },
     "share": {"groups": "member"},
+    "decision_log": {"personal_data": "keep"},
 }
 SITE_POLICY = {
     "trusted_repos": ["https://github.com/binder-examples/*"],

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from versahub.deploy.kubernetes import derived_secret
+
 pulumi = pytest.importorskip("pulumi")
 
 REPO = Path(__file__).resolve().parents[2]
@@ -218,6 +220,10 @@ def test_secrets_stay_secrets(site_file: Path, gate: list) -> None:
         "proxy-auth-token": SECRETS["versahub:proxyAuthToken"],
         "cookie-secret": SECRETS["versahub:cookieSecret"],
         "demo-password": SECRETS["versahub:demoPassword"],
+        # derived from the cookie secret (docs/policies.md#decision-records)
+        "decision-log-token": derived_secret(
+            SECRETS["versahub:cookieSecret"], "versahub decision-log token"
+        ),
     }
     # the policy gate never sees a secret's value
     for manifest in gate[0]:
