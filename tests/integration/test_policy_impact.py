@@ -229,6 +229,19 @@ def test_impact_of_unchanged_policies_is_nothing(
         hub, "policy", "impact", "--policies", str(tmp_path / "same")).stdout  # fmt: skip
 
 
+def test_a_proposal_that_does_not_compile_is_refused_before_comparing(
+    hub: HubUnderTest, week: dict[str, Any], tmp_path: Path
+) -> None:
+    shutil.copytree(POLICY_DIR, tmp_path / "broken")
+    (tmp_path / "broken" / "versahub" / "spawn" / "oops.rego").write_text(
+        "package versahub.spawn\n\ndeny contains f if {\n"
+    )
+    done = versahub(hub, "policy", "impact", "--policies", str(tmp_path / "broken"), "--json")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "replay failed" in done.stderr and "rego_parse_error" in done.stderr
+    assert done.stdout == ""  # no report at all
+
+
 def test_impact_against_a_git_ref_gates_a_policy_branch(
     hub: HubUnderTest, week: dict[str, Any], tmp_path: Path
 ) -> None:
