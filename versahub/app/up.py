@@ -99,15 +99,7 @@ def _private_file(path: Path, *, create: bool) -> None:
 
 def demo_password(paths: HubPaths) -> str:
     """Return the site's demo password, creating it (mode 0600) on first use."""
-    file = paths.demo_password_file
-    if file.exists():
-        return file.read_text("utf-8").strip()
-    file.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-    password = secrets.token_urlsafe(12)
-    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(password + "\n")
-    return password
+    return secret_file(paths.demo_password_file, make=lambda: secrets.token_urlsafe(12))
 
 
 def crypt_key(paths: HubPaths) -> str:
@@ -120,17 +112,18 @@ def crypt_key(paths: HubPaths) -> str:
     return secret_file(paths.crypt_key_file)
 
 
-def secret_file(file: Path) -> str:
-    """The secret in ``file`` (mode 0600), made on first use: 32 random bytes, hex."""
+def secret_file(file: Path, make: Callable[[], str] = lambda: secrets.token_hex(32)) -> str:
+    """The secret in ``file`` (mode 0600), made on first use by ``make`` (32 random bytes,
+    hex, unless told otherwise)."""
     if file.exists():
         _private_file(file, create=False)
         return file.read_text("utf-8").strip()
     file.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-    key = secrets.token_hex(32)
+    value = make()
     fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE)
     with os.fdopen(fd, "w") as out:
-        out.write(key + "\n")
-    return key
+        out.write(value + "\n")
+    return value
 
 
 def running_record(site: Site) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ ever shows a mount path, a message or a query string.
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import json
 import re
 import subprocess
@@ -108,32 +109,28 @@ def policies_at(ref: str, policy_dir: Path) -> Iterator[Path]:
     if not _REF.match(ref) or ".." in ref:
         raise InputError("--against", f"{shorten(ref)} is not a git revision")
 
-    def git(*args: str, **kw: Any) -> subprocess.CompletedProcess[Any]:
-        return subprocess.run(["git", "-C", str(policy_dir), *args], capture_output=True,
-                              check=False, timeout=120, **kw)  # fmt: skip
+    def git(where: Path | str, *args: str, text: bool = True) -> subprocess.CompletedProcess[Any]:
+        return subprocess.run(["git", "-C", str(where), *args], capture_output=True,
+                              check=False, timeout=120, text=text)  # fmt: skip
 
-    top = git("rev-parse", "--show-toplevel", text=True)
+    top = git(policy_dir, "rev-parse", "--show-toplevel")
     if top.returncode != 0:
         raise InputError("--against", f"{policy_dir} is not in a git work tree")
-    commit = git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}",
-                 text=True)  # fmt: skip
+    root = top.stdout.strip()
+    commit = git(policy_dir, "rev-parse", "--verify", "--quiet", "--end-of-options",
+                 f"{ref}^{{commit}}")  # fmt: skip
     if commit.returncode != 0:
-        raise InputError("--against", f"{shorten(ref)} names no commit in {top.stdout.strip()}")
-    rel = policy_dir.resolve().relative_to(Path(top.stdout.strip()).resolve())
+        raise InputError("--against", f"{shorten(ref)} names no commit in {root}")
+    rel = policy_dir.resolve().relative_to(Path(root).resolve())
+    archive = git(root, "archive", "--format=tar", commit.stdout.strip(), "--", str(rel),
+                  text=False)  # fmt: skip
+    if archive.returncode != 0:
+        raise InputError("--against", f"{policy_dir} is not in commit {shorten(ref)}: "
+                         f"{archive.stderr.decode(errors='replace').strip()}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="versahub-policies-") as tmp:
-        archive = subprocess.run(
-            ["git", "-C", top.stdout.strip(), "archive", "--format=tar", commit.stdout.strip(),
-             "--", str(rel)],
-            capture_output=True, check=False, timeout=120,
-        )  # fmt: skip
-        if archive.returncode != 0:
-            raise InputError("--against", f"{policy_dir} is not in commit {shorten(ref)}: "
-                             f"{archive.stderr.decode(errors='replace').strip()}")  # fmt: skip
-        tar_path = Path(tmp) / "policies.tar"
-        tar_path.write_bytes(archive.stdout)
-        with tarfile.open(tar_path) as tar:
-            tar.extractall(Path(tmp) / "tree", filter="data")
-        yield Path(tmp) / "tree" / rel
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(Path(tmp), filter="data")
+        yield Path(tmp) / rel
 
 
 @click.command(name="impact")

@@ -18,7 +18,9 @@ from typing import Any
 SEVERITIES = ("low", "medium", "high", "critical")
 UNAVAILABLE_ID = "policy-engine-unavailable"
 FINDING_KEYS = ("id", "severity", "title", "message", "mitigation")
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}\Z")
+# A finding's id: the one pattern for decisions, decision records, rule pages and routes.
+FINDING_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}"
+_ID_RE = re.compile(rf"^{FINDING_ID_PATTERN}\Z")
 MAX_TEXT = 4000
 _UNSAFE = re.compile(
     r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2028\u2029\u2060-\u2069\ufeff]"

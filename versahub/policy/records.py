@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from versahub.errors import InputError, shorten
+from versahub.policy.decision import _ID_RE as _RULE_ID
 from versahub.policy.decision import UNAVAILABLE_ID, MalformedDecision
 
 DECISION_PATH = "versahub/spawn/decision"
 OUTCOMES = ("allowed", "warned", "denied")
 MAX_EVENTS = 10_000  # per upload; OPA sends far smaller batches
-_RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}\Z")
 _DECISION_ID = re.compile(r"^[A-Za-z0-9-]{1,100}\Z")
 
 

@@ -18,9 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# A finding id, as versahub.policy.records checks it (there: anchored, ``_RULE_ID``).
-RULE_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}"
-_RULE_ID = re.compile(rf"{RULE_ID_PATTERN}\Z")
+from versahub.policy.decision import _ID_RE as _RULE_ID
+from versahub.policy.decision import FINDING_ID_PATTERN
+
+RULE_ID_PATTERN = FINDING_ID_PATTERN  # unanchored, for the hub's URL routes
+
 KINDS = ("deny", "warn")
 FETCH_TIMEOUT = 5.0
 

@@ -22,6 +22,7 @@ import yaml
 
 from versahub.errors import InputError, shorten
 from versahub.site.defaults import LTI_DEFAULTS
+from versahub.util.files import beside
 from versahub.util.yamlfile import AliasRefused, DuplicateKey, TooDeep, load_yaml
 
 LTI_KINDS = frozenset({"lti13", "lti11"})
@@ -123,10 +124,7 @@ def platforms(auth: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def consumers_path(auth: Mapping[str, Any], site_path: Path | None) -> Path:
     """Where the LTI 1.1 consumers file is: absolute, or relative to site.yaml's folder."""
-    path = Path(str(lti_section(auth)["consumers_file"])).expanduser()
-    if not path.is_absolute():
-        path = (site_path.parent if site_path is not None else Path.cwd()) / path
-    return path
+    return beside(str(lti_section(auth)["consumers_file"]), site_path)
 
 
 def read_consumers(path: Path, field: str) -> dict[str, str]:

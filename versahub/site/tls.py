@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from versahub.errors import InputError, shorten
+from versahub.util.files import beside
 
 HSTS_MAX_AGE = 31_536_000  # one year, the usual preload minimum
 
@@ -32,13 +33,6 @@ class HubTLS:
     https_port: int
 
 
-def _resolve(value: str, site_path: Path | None) -> Path:
-    path = Path(value).expanduser()
-    if not path.is_absolute():
-        path = (site_path.parent if site_path is not None else Path.cwd()) / path
-    return path
-
-
 def hub_tls(doc: Mapping[str, Any], site_path: Path | None) -> HubTLS | None:
     """The site's ``hub.tls`` with resolved paths, or ``None`` when the hub serves HTTP."""
     tls = doc["hub"].get("tls")
@@ -46,8 +40,8 @@ def hub_tls(doc: Mapping[str, Any], site_path: Path | None) -> HubTLS | None:
         return None
     url = urlsplit(str(doc["hub"]["url"]))
     return HubTLS(
-        certificate=_resolve(str(tls["certificate"]), site_path),
-        key=_resolve(str(tls["key"]), site_path),
+        certificate=beside(str(tls["certificate"]), site_path),
+        key=beside(str(tls["key"]), site_path),
         redirect_port=tls.get("redirect_port"),
         hsts_max_age=int(tls.get("hsts_max_age", HSTS_MAX_AGE)),
         https_port=url.port or 443,

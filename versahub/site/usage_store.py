@@ -154,7 +154,6 @@ def month_usage(state_dir: str | os.PathLike[str], groups: Iterable[str],
                 now: _dt.datetime | None = None) -> dict[str, dict[str, float]]:  # fmt: skip
     """What each of ``groups``' members used together this calendar month (UTC), in hours:
     ``{group: {"cpu_hours", "memory_gib_hours", "server_hours"}}`` (the policy's input)."""
-    now = now or _dt.datetime.now(_dt.UTC)
     wanted = list(groups)
     try:
         db = connect(state_dir)
@@ -162,15 +161,22 @@ def month_usage(state_dir: str | os.PathLike[str], groups: Iterable[str],
         return {g: {"cpu_hours": 0.0, "memory_gib_hours": 0.0, "server_hours": 0.0}
                 for g in wanted}  # fmt: skip
     try:
-        since = now.strftime("%Y-%m-01")
-        out = {}
-        for group in wanted:
-            rows = usage(db, since=since, group=group)
-            out[group] = {
-                "cpu_hours": round(sum(r["cpu_seconds"] for r in rows) / 3600, 6),
-                "memory_gib_hours": round(sum(r["memory_gib_hours"] for r in rows), 6),
-                "server_hours": round(sum(r["server_hours"] for r in rows), 6),
-            }
-        return out
+        return month_usage_of(db, wanted, now)
     finally:
         db.close()
+
+
+def month_usage_of(
+    db: sqlite3.Connection, groups: Iterable[str], now: _dt.datetime | None = None
+) -> dict[str, dict[str, float]]:
+    """:func:`month_usage` on an open store."""
+    since = (now or _dt.datetime.now(_dt.UTC)).strftime("%Y-%m-01")
+    out = {}
+    for group in groups:
+        rows = usage(db, since=since, group=group)
+        out[group] = {
+            "cpu_hours": round(sum(r["cpu_seconds"] for r in rows) / 3600, 6),
+            "memory_gib_hours": round(sum(r["memory_gib_hours"] for r in rows), 6),
+            "server_hours": round(sum(r["server_hours"] for r in rows), 6),
+        }
+    return out

@@ -22,6 +22,15 @@ SHARED = 0o644
 PRIVATE_DIR = 0o700
 
 
+def beside(value: str, anchor: Path | None) -> Path:
+    """``value`` as a path: absolute as given (``~`` expanded), else relative to the folder
+    of ``anchor`` (a site.yaml), or to the working folder without one."""
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = (anchor.parent if anchor is not None else Path.cwd()) / path
+    return path
+
+
 def atomic_write(
     path: str | os.PathLike[str],
     data: str | bytes,

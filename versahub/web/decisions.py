@@ -14,7 +14,6 @@ would otherwise send the same batch forever).
 from __future__ import annotations
 
 import asyncio
-import gzip
 import json
 import logging
 import zlib
@@ -72,11 +71,6 @@ def parse_batch(data: bytes) -> tuple[list[DecisionRecord], list[str]]:
         if record is not None:
             records.append(record)
     return records, skipped
-
-
-def gzip_events(events: list[dict[str, Any]]) -> bytes:
-    """An upload body as OPA sends it (for tests and ``versahub`` tools)."""
-    return gzip.compress(json.dumps(events).encode("utf-8"))
 
 
 class DecisionLogHandler(VersaHubAPIHandler):

@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 from tornado import web
 
 from versahub.launch.service import service_for
-from versahub.site.usage_store import METRICS, connect, daily_by_group, month_usage, usage
+from versahub.site.usage_store import METRICS, connect, daily_by_group, month_usage_of, usage
 from versahub.web.usage_chart import days_between, line_chart
 
 UNITS = {"cpu_seconds": "CPU seconds", "memory_gib_hours": "memory GiB·hours",
@@ -66,10 +66,11 @@ class UsageCollector:
         try:
             groups = sorted({g for (g_json,) in db.execute("SELECT groups FROM user_groups")
                              for g in json.loads(g_json)})  # fmt: skip
+            used = month_usage_of(db, groups)
         finally:
             db.close()
         family = GaugeMetricFamily(self.NAME, self.HELP, labels=["group", "measure"])
-        for group, values in month_usage(state_dir, groups).items():
+        for group, values in used.items():
             for measure, value in values.items():
                 family.add_metric([group, measure], value)
         yield family

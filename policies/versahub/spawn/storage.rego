@@ -106,7 +106,7 @@ _protected_prefixes[p] := _prefix(p) if some p in protected_paths
 # decision took a fifth of the decision's time.
 _protected_text := concat("", ["\n", _image_text, "\n", _prefix(repo_dir), "\n"]) if {
 	object.get(_site, "protected_paths", null) == null
-} else := concat("", ["\n", concat("\n", [_prefix(p) | some p in protected_paths]), "\n"])
+} else := concat("", ["\n", concat("\n", [q | some q in _protected_prefixes]), "\n"])
 
 _image_text := "bin/\nboot/\ndev/\netc/\nlib/\nlib32/\nlib64/\nlibx32/\nopt/conda/\nproc/\nroot/\nrun/\nsbin/\nsrv/conda/\nsrv/julia/\nsrv/npm/\nsrv/venv/\nsys/\nusr/\nvar/"
 
