@@ -13,6 +13,7 @@ mode), and the cookie secret stays 0600 (JupyterHub writes it so; an older one i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -42,6 +43,7 @@ from versahub.app.processes import (
 from versahub.errors import InputError
 from versahub.images.bootstrap import bootstrap
 from versahub.images.engine import engine_state
+from versahub.images.pool import probe_all
 from versahub.images.registry import registry_config
 from versahub.policy.data import write_decision_log_key, write_site_data
 from versahub.policy.decision_store import summary as decision_summary
@@ -410,11 +412,21 @@ def status(site: Site) -> dict[str, Any]:
         components["opa"]["policy_drift"] = drift
         if drift:
             components["opa"]["state"] = "degraded"
+    images = site.images_config()
     if site.registry_enabled:
-        registry_status = http_status(f"http://{site.registry_address}/v2/", timeout=1.0)
+        url = f"{images.registry_scheme}://{site.registry_address}"
+        registry_status = http_status(f"{url}/v2/", timeout=1.0)
         components["registry"] = {
-            "state": "running" if registry_status == 200 else "down",
-            "url": f"http://{site.registry_address}",
+            # 401: it answers, and asks for the account the hub has (registry.credentials)
+            "state": "running" if registry_status in (200, 401) else "down",
+            "url": url,
+        }
+    # each remote builder's engine, pinged over its TLS connection (docs/deploy-ansible.md)
+    for endpoint, problem in asyncio.run(probe_all(images.builders)):
+        components[f"builder {endpoint.name}"] = {
+            "state": "running" if problem is None else "down",
+            "url": endpoint.url,
+            **({"detail": problem} if problem else {}),
         }
     return {
         "site": site.name,

@@ -55,6 +55,8 @@ def status_command(site_file: Path, as_json: bool) -> int:
         for name, info in report["components"].items():
             detail = info.get("url") or info.get("detail") or info.get("pid") or ""
             click.echo(f"  {name:<8} {info['state']:<8} {detail}")
+            if info.get("url") and info.get("detail"):
+                click.echo(f"           ! {info['detail']}")
             for problem in info.get("policy_drift", []):
                 click.echo(f"           ! {problem}")
             records = info.get("decision_records")

@@ -54,6 +54,7 @@ from versahub.launch.plan import Layout, RuntimePlan
 from versahub.launch.progress import progress_event, ready_hook
 from versahub.launch.request import PUBLIC_KEY, LaunchRequest, parse_request, stored_spec
 from versahub.launch.service import LaunchRefused, LaunchService, Verdict, service_for
+from versahub.launch.storage import storage_problem
 from versahub.site.catalogue_store import record_launch
 from versahub.site.config import Site
 
@@ -478,6 +479,15 @@ class VersaHubDockerSpawner(VersaHubSpawnerMixin, DockerSpawner):
             cls._networks_ready = True
 
     async def prepare_folders(self, plan: RuntimePlan) -> None:
+        site = self.versahub_site
+        if site is not None:
+            problem = await asyncio.to_thread(
+                storage_problem, bool(site.data["storage"]["remote"]),
+                self.layout(site).volumes_dir, [m.source for m in plan.mounts],
+            )  # fmt: skip
+            if problem is not None:
+                self.log.error("VersaHub refused %s/%s: %s", self.user.name, self.name, problem)
+                raise http_error(LaunchRefused(503, "storage-missing", problem))
         await asyncio.to_thread(prepare_folders, plan.mounts, self.notebook_uid)
 
     def apply_plan(self, plan: RuntimePlan) -> None:

@@ -4,7 +4,11 @@
 ``ready`` (with ``image``, ``commit``, ``cache``) or ``failed``. Around the real
 ``jupyter-repo2docker`` it adds what repo2docker lacks and BinderHub does in its pods:
 
-- a lookup before any build (local engine; or registry ``HEAD`` + pull in registry mode);
+- a lookup before any build (local engine; or registry ``HEAD`` + pull in registry mode),
+  so a registry hit is a hit wherever the image was built;
+- builds on the site's builders (``pool.py``: remote engines over TLS, least busy first),
+  whose engine pushes to the registry; the hub's engine then pulls the image. A builder
+  gets the hub's base image (same image id, so the cache key holds) copied once;
 - single flight: concurrent requests for one cache key follow one build's event log;
 - a site-wide limit on concurrent builds (a semaphore) and a build timeout;
 - ``--user-id/--user-name`` and a ``--target-repo-dir`` outside the home directory;
@@ -36,12 +40,14 @@ import repo2docker
 
 from versahub.images.buildpack import BUILDPACK_VERSION, repo2docker_config
 from versahub.images.config import ImagesConfig
-from versahub.images.engine import DockerEngine, EngineError, run_cli
+from versahub.images.engine import LOCAL, DockerEngine, Endpoint, EngineError, run_cli
 from versahub.images.events import Event, EventLog, clean_line, event, is_meaningful
 from versahub.images.lookup import RegistryClient, RegistryError, find_image
 from versahub.images.names import CACHE_KEY_LABEL, ImageRef, canonical_repo, image_name
+from versahub.images.pool import BuilderPool, NoBuilder
 from versahub.images.prune import LastUsedIndex, PruneReport, prune
 from versahub.images.refs import RefError, check_repo_host, resolve_ref
+from versahub.images.registry_access import CredentialsError, RegistryAccess
 
 BUILDER_VERSION = f"r2d-{repo2docker.__version__}+vh-{BUILDPACK_VERSION}"
 TAIL_LINES = 12
@@ -62,6 +68,8 @@ class BuildStats:
     builds_failed: int = 0
     joined: int = 0
     built: list[str] = field(default_factory=list)
+    built_on: dict[str, str] = field(default_factory=dict)  # image -> builder name
+    base_copies: list[str] = field(default_factory=list)  # builders given the base image
     pruned: list[str] = field(default_factory=list)
 
 
@@ -90,6 +98,20 @@ class ImageBuilder:
         self._slots = asyncio.Semaphore(self.config.max_concurrent_builds)
         self._base: tuple[str, str] | None = None  # (image id, python major.minor)
         self._prunes: set[asyncio.Task[PruneReport | None]] = set()
+        self.pool = BuilderPool(self.config.builders)
+        self._bases: dict[str, str] = {}  # builder name -> base image id known to be there
+        self.push_access: RegistryAccess | None = None
+        self.pull_access: RegistryAccess | None = None
+        registry = self.config.registry
+        if registry is not None:
+            scheme = self.config.registry_scheme
+            self.push_access = RegistryAccess(
+                registry, scheme, self.config.registry_push_credentials
+            )
+            self.pull_access = RegistryAccess(
+                self.config.registry_pull or registry, scheme,
+                self.config.registry_pull_credentials,
+            )  # fmt: skip
 
     # -- the build configuration that keys the cache ------------------------------------
     async def _base_image(self, engine: DockerEngine) -> tuple[str, str]:
@@ -138,9 +160,13 @@ class ImageBuilder:
         )  # fmt: skip
 
     def _registry(self) -> RegistryClient | None:
-        if self.config.registry is None:
+        """The registry's API at the pull endpoint, with the pull account."""
+        if self.pull_access is None:
             return None
-        return RegistryClient(f"{self.config.registry_scheme}://{self.config.registry}")
+        return RegistryClient(
+            self.pull_access.url, auth=self.pull_access.basic_auth(),
+            ca_files=self.config.ca_files(),
+        )  # fmt: skip
 
     # -- the public entry point ---------------------------------------------------------
     async def ensure(self, repo: str, ref: str = "HEAD") -> AsyncIterator[Event]:
@@ -161,12 +187,13 @@ class ImageBuilder:
             except (BuildFailed, EngineError) as err:
                 yield event("failed", str(err), commit=commit)
                 return
-            registry = self._registry()
+            registry = None
             try:
+                registry = self._registry()
                 if registry is not None:
                     await registry.__aenter__()
                 where = await find_image(image, engine, registry)
-            except RegistryError as err:
+            except (RegistryError, CredentialsError) as err:
                 yield event("failed", f"image lookup failed: {err}", commit=commit)
                 return
             finally:
@@ -184,8 +211,8 @@ class ImageBuilder:
             self.stats.hits_registry += 1
             yield event("fetching", f"Pulling {image} from the registry", image=str(image))
             try:
-                await run_cli("pull", "--quiet", str(image), timeout=self.config.build_timeout)
-            except EngineError as err:
+                await self._pull(image)
+            except (EngineError, CredentialsError) as err:
                 yield event("failed", f"pull failed: {err}", image=str(image), commit=commit)
                 return
             await self._record_use(image)
@@ -222,16 +249,29 @@ class ImageBuilder:
     async def _run_build(self, repo: str, commit: str, build: _Build) -> None:
         log = build.log
         image = build.image
+        used: Endpoint = LOCAL
         try:
             if self._slots.locked():
                 await log.emit(event("waiting", "Waiting for a free build slot", image=str(image)))
-            async with self._slots:
+            async with self._slots, self.pool.use() as endpoint:
+                used = endpoint
                 self.stats.builds_started += 1
-                await log.emit(event("building", f"Building {image}", image=str(image)))
-                await self._repo2docker(repo, commit, image, log)
-                if self.config.registry is not None:
-                    await log.emit(event("pushing", f"Pushing {image}", image=str(image)))
-                    await run_cli("push", str(image), timeout=self.config.build_timeout)
+                on = "" if endpoint.is_local else f" on {endpoint.name}"
+                await log.emit(
+                    event("building", f"Building {image}{on}", image=str(image),
+                          builder=endpoint.name)
+                )  # fmt: skip
+                await self._repo2docker(repo, commit, image, log, endpoint)
+                if self.push_access is not None:
+                    await log.emit(event("pushing", f"Pushing {image}{on}", image=str(image)))
+                    await run_cli(
+                        "push", str(image), timeout=self.config.build_timeout,
+                        env={**endpoint.env(), **self.push_access.env()},
+                    )  # fmt: skip
+                self.stats.built_on[str(image)] = endpoint.name
+            if not endpoint.is_local:
+                await log.emit(event("fetching", f"Pulling {image} to this host", image=str(image)))
+                await self._pull(image)
             self.stats.built.append(str(image))
             await self._record_use(image)
             await log.emit(event("built", f"Built {image}", image=str(image), commit=commit))
@@ -245,12 +285,12 @@ class ImageBuilder:
                 task = asyncio.create_task(self._prune_after_build(image))
                 self._prunes.add(task)
                 task.add_done_callback(self._prunes.discard)
-        except (BuildFailed, EngineError, OSError) as err:
+        except (BuildFailed, EngineError, OSError, NoBuilder, CredentialsError) as err:
             self.stats.builds_failed += 1
-            await self._untag(image)
+            await self._untag(image, used)
             await log.emit(event("failed", str(err), image=str(image), commit=commit))
         except asyncio.CancelledError:
-            await self._untag(image)
+            await self._untag(image, used)
             await log.close()
             raise
         finally:
@@ -284,11 +324,53 @@ class ImageBuilder:
             self.stats.pruned.extend(removed["tags"])
         return report
 
-    async def _untag(self, image: ImageRef) -> None:
-        """Make sure a failed build leaves no tagged image behind."""
-        with contextlib.suppress(EngineError, OSError):
-            async with DockerEngine() as engine:
-                await engine.remove_image(str(image))
+    async def _untag(self, image: ImageRef, endpoint: Endpoint = LOCAL) -> None:
+        """Make sure a failed build leaves no tagged image behind (here and on its builder)."""
+        for where in {LOCAL, endpoint}:
+            with contextlib.suppress(EngineError, OSError, aiohttp.ClientError):
+                async with DockerEngine(where) as engine:
+                    await engine.remove_image(str(image))
+
+    # -- the registry and the builders' engines -------------------------------------------
+    async def _pull(self, image: ImageRef) -> None:
+        """Pull ``image`` into this host's engine from the pull endpoint, with the pull
+        account; an image pulled under the pull endpoint's name is tagged with its own."""
+        assert self.pull_access is not None
+        source = str(image)
+        if self.config.registry_pull and self.config.registry_pull != self.config.registry:
+            source = f"{self.config.registry_pull}/{image.registry_path}:{image.tag}"
+        await run_cli(
+            "pull", "--quiet", source, timeout=self.config.build_timeout,
+            env=self.pull_access.env(),
+        )  # fmt: skip
+        if source != str(image):
+            await run_cli("tag", source, str(image), timeout=60)
+            await run_cli("rmi", source, timeout=60)
+
+    async def _ensure_base(self, endpoint: Endpoint, log: EventLog, image: ImageRef) -> None:
+        """Give a remote builder the hub's base image, byte for byte (same image id: the
+        cache key names it), copied once over the builder's TLS connection."""
+        async with DockerEngine() as here:
+            base_id, _ = await self._base_image(here)
+        if self._bases.get(endpoint.name) == base_id:
+            return
+        async with DockerEngine(endpoint, timeout=60) as there:
+            doc = await there.inspect_image(self.config.base_image)
+            if doc is None or doc["Id"] != base_id:
+                await log.emit(
+                    event("building", f"Copying the base image {self.config.base_image} to "
+                          f"{endpoint.name} (once)", image=str(image))
+                )  # fmt: skip
+                async with DockerEngine(timeout=60) as here:
+                    await there.load_image(here.export_image(self.config.base_image))
+                doc = await there.inspect_image(self.config.base_image)
+                if doc is None or doc["Id"] != base_id:
+                    raise BuildFailed(
+                        f"{endpoint.name} does not hold the base image {base_id[:19]} after "
+                        "the copy"
+                    )
+                self.stats.base_copies.append(endpoint.name)
+        self._bases[endpoint.name] = base_id
 
     # -- repo2docker --------------------------------------------------------------------
     def repo2docker_command(
@@ -315,7 +397,11 @@ class ImageBuilder:
             cmd += ["--build-arg", f"PIP_INDEX_URL={self.config.pip_index_url}"]
         return [*cmd, "--", repo]
 
-    async def _repo2docker(self, repo: str, commit: str, image: ImageRef, log: EventLog) -> None:
+    async def _repo2docker(
+        self, repo: str, commit: str, image: ImageRef, log: EventLog, endpoint: Endpoint = LOCAL
+    ) -> None:
+        """Build with repo2docker here; the build itself runs on ``endpoint``'s engine (the
+        clone and repo2docker's reading of the repository stay on this host)."""
         try:  # again right before the clone: a full commit skipped resolve_ref's check
             await check_repo_host(
                 repo, self.config.allowed_internal_hosts, timeout=self.config.resolve_timeout
@@ -324,6 +410,8 @@ class ImageBuilder:
             raise BuildFailed(str(err)) from None
         async with DockerEngine() as engine:
             _, python_version = await self._base_image(engine)
+        if not endpoint.is_local:
+            await self._ensure_base(endpoint, log, image)
         with tempfile.TemporaryDirectory(prefix="versahub-r2d-") as tmp:
             config_file = Path(tmp) / "repo2docker_config.py"
             config_file.write_text(
@@ -338,6 +426,7 @@ class ImageBuilder:
             # Debian's docker client first: its API version matches Debian's engine.
             env["PATH"] = "/usr/bin:" + env.get("PATH", "")
             env["GIT_TERMINAL_PROMPT"] = "0"
+            env.update(endpoint.env())
             proc = await asyncio.create_subprocess_exec(
                 *cmd,
                 cwd=tmp,
@@ -368,7 +457,7 @@ class ImageBuilder:
                 raise BuildFailed(
                     f"repo2docker failed (exit {proc.returncode}); last lines:\n" + "\n".join(tail)
                 )
-        async with DockerEngine() as engine:
+        async with DockerEngine(endpoint) as engine:
             if await engine.inspect_image(str(image)) is None:
                 raise BuildFailed(f"repo2docker finished but {image} is missing")
 

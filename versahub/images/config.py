@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from versahub.errors import InputError
+from versahub.images.endpoint import Endpoint
 from versahub.spec.sizes import parse_memory
 
 DEFAULT_CA_BUNDLE = "/usr/local/share/ca-certificates/*.crt"
@@ -30,7 +31,12 @@ class ImagesConfig:
             with a registry it must start with the registry host, e.g. ``127.0.0.1:5000/``.
         registry: ``host:port`` of a CNCF distribution registry, or ``None`` for single-host
             mode (the local docker engine is the cache).
-        registry_scheme: ``http`` for a loopback registry, ``https`` otherwise.
+        registry_scheme: ``http`` for a loopback registry, ``https`` with ``registry.tls``.
+        registry_pull: the read-only endpoint spawn hosts pull from (``None``: ``registry``).
+        registry_push_credentials / registry_pull_credentials: files of one line
+            ``username:password`` for the push and the pull endpoint (``None``: no login).
+        builders: remote builders' engines (``Endpoint``: ``tcp://host:port`` + client
+            certificates); empty: builds run on the hub's own engine.
         base_image: the site's base notebook image (``versahub images bootstrap``).
         upstream_image: a Debian- or Ubuntu-based image to build the base image ``FROM``
             (e.g. ``debian:bookworm-slim`` from the site's registry mirror); ``None``: a
@@ -63,6 +69,10 @@ class ImagesConfig:
     image_prefix: str = "versahub/r2d-"
     registry: str | None = None
     registry_scheme: str = "http"
+    registry_pull: str | None = None
+    registry_push_credentials: str | None = None
+    registry_pull_credentials: str | None = None
+    builders: tuple[Endpoint, ...] = ()
     base_image: str = "versahub/base:bookworm"
     upstream_image: str | None = None
     ca_bundle: tuple[str, ...] = (DEFAULT_CA_BUNDLE,)
@@ -106,6 +116,10 @@ class ImagesConfig:
             values["ca_bundle"] = (bundle,) if isinstance(bundle, str) else tuple(bundle)
         if "disk_budget" in values:
             values["disk_budget"] = parse_budget(values["disk_budget"])
+        if "builders" in values:
+            values["builders"] = tuple(
+                Endpoint(b["name"], b["docker_host"], b["tls_dir"]) for b in values["builders"]
+            )
         return cls(**values)
 
     def with_changes(self, **changes: Any) -> ImagesConfig:

@@ -9,6 +9,9 @@ This module never builds, pushes or removes anything.
 
 from __future__ import annotations
 
+import ssl
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 import aiohttp
@@ -35,13 +38,33 @@ class RegistryError(RuntimeError):
 class RegistryClient:
     """The bits of the registry HTTP API v2 VersaHub needs. Use with ``async with``."""
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 10.0,
+        *,
+        auth: aiohttp.BasicAuth | None = None,
+        ca_files: Sequence[Path] = (),
+    ) -> None:
+        """``auth``: the account of this endpoint; ``ca_files``: certificates trusted besides
+        the system's (the site CA bundle) for an ``https`` registry."""
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.auth = auth
+        self.ca_files = tuple(ca_files)
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> RegistryClient:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        connector = None
+        if self.url.startswith("https://"):
+            context = ssl.create_default_context()
+            for path in self.ca_files:
+                context.load_verify_locations(cafile=str(path))
+            connector = aiohttp.TCPConnector(ssl=context)
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.timeout), auth=self.auth,
+            connector=connector,
+        )  # fmt: skip
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -60,6 +83,9 @@ class RegistryClient:
                     return True
                 if r.status == 404:
                     return False
+                if r.status == 401:
+                    who = "no account" if self.auth is None else f"account {self.auth.login!r}"
+                    raise RegistryError(f"HEAD {url}: HTTP 401 ({who} refused)")
                 raise RegistryError(f"HEAD {url}: HTTP {r.status}")
         except aiohttp.ClientError as err:
             raise RegistryError(f"registry {self.url} unreachable: {err}") from err

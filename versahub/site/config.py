@@ -234,6 +234,11 @@ def images_config(doc: Mapping[str, Any]) -> ImagesConfig:
     if registry.get("enabled"):
         values.setdefault("registry", registry["address"])
         values.setdefault("image_prefix", f"{registry['address']}/versahub/r2d-")
+        values["registry_scheme"] = "https" if registry.get("tls") else "http"
+        values["registry_pull"] = registry.get("pull_address")
+        credentials = registry.get("credentials") or {}
+        values["registry_push_credentials"] = credentials.get("push")
+        values["registry_pull_credentials"] = credentials.get("pull")
     return ImagesConfig.from_mapping(values)
 
 
@@ -284,6 +289,7 @@ def _check_semantics(doc: Mapping[str, Any], origin: str, path: Path | None = No
                 f"{origin}: images.image_prefix",
                 f"must start with the registry address {host!r} when registry.enabled is true",
             )
+    _check_builders(doc, origin)
     try:
         # sizes and durations convert once here, so their ranges (versahub/spec/sizes.py:
         # at least 1M, at most 366d, whole bytes) are refused at load, naming the key
@@ -296,6 +302,31 @@ def _check_semantics(doc: Mapping[str, Any], origin: str, path: Path | None = No
     for group, caps in groups.items():
         if not caps:
             raise InputError(f"{origin}: policy.caps.groups.{group}", "caps must not be empty")
+
+
+def _check_builders(doc: Mapping[str, Any], origin: str) -> None:
+    """Remote builders push to the site registry, and a registry off loopback needs TLS."""
+    builders = doc["images"].get("builders") or []
+    registry = doc["registry"]
+    names = [b["name"] for b in builders]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"{origin}: images.builders", f"{', '.join(twice)} named twice")
+    if builders and not registry["enabled"]:
+        raise InputError(
+            f"{origin}: images.builders",
+            "remote builders need the site registry (registry.enabled: true): they push "
+            "there and this host pulls from it",
+        )
+    if builders and not registry["tls"]:
+        for key in ("address", "pull_address"):
+            host = str(registry.get(key) or "127.0.0.1:0").rsplit(":", 1)[0]
+            if not _LOOPBACK.match(host):
+                raise InputError(
+                    f"{origin}: registry.tls",
+                    f"must be true: builders and spawn hosts reach {registry[key]} over the "
+                    "network, and Docker speaks plain HTTP only to a registry on loopback",
+                )
 
 
 _LOOPBACK = re.compile(r"^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|localhost)$")

@@ -65,7 +65,9 @@ DEFAULTS: dict[str, Any] = {
         "enabled": False,
         "address": "127.0.0.1:5000",
         "storage_dir": "registry",
+        "tls": False,
     },
+    "storage": {"remote": False},
     "policy": {
         "trusted_repos": [],
         "trusted_forges": [],
