@@ -5,13 +5,17 @@ runs on a controller where the ``versahub`` package is importable, so the invent
 ``versahub_site`` is checked by the same ``site_from_mapping`` as ``versahub up`` and the
 OPA site data is rendered by the same ``render_site_data``, and the hub role's offline
 firewall and Docker networks come from ``versahub.hub.network`` (the rules the hub checks
-before every offline start). These filters never touch a host and never write a file.
+before every offline start). The multi-host helpers (``versahub_host_addresses``,
+``versahub_builder_endpoints``) read only the inventory's hostvars. These filters never
+touch a host and never write a file.
 """
 
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -130,6 +134,65 @@ def versahub_offline_firewall(raw: Any) -> dict[str, Any]:
     }
 
 
+def _ipv4(value: Any) -> str | None:
+    try:
+        return str(ipaddress.IPv4Address(str(value).strip()))
+    except ValueError:
+        return None
+
+
+def versahub_host_addresses(hosts: Any, hostvars: Any) -> list[str]:
+    """The IPv4 addresses the other hosts of the site see ``hosts`` connect from, for the
+    multi-host firewalls (builders' Docker TLS port, the registry's ports, the hub's refusal
+    of builders): each host's ``ansible_host`` when it is an IPv4 address, and the address
+    of its default route from the facts of this run (``default_ipv4``). A host with neither
+    fails the run: a firewall rule must never be built from a guess or a DNS name."""
+    found: set[str] = set()
+    for host in [str(h) for h in (hosts or [])]:
+        values = hostvars[host]
+        facts = values.get("ansible_facts") or {}
+        own = {
+            _ipv4(values.get("ansible_host", "")),
+            _ipv4((facts.get("default_ipv4") or {}).get("address", "")),
+        } - {None}
+        if not own:
+            raise AnsibleFilterError(
+                f"no IPv4 address known for {host}: set its ansible_host to an IPv4 address "
+                "or include it in the run (facts are gathered by the preflight play)"
+            )
+        found |= {str(a) for a in own}
+    return sorted(found, key=ipaddress.IPv4Address)
+
+
+_BUILDER_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
+DOCKER_TLS_PORT = 2376
+
+
+def versahub_builder_endpoints(hosts: Any, hostvars: Any, tls_dir: str) -> list[dict[str, str]]:
+    """site.yaml's ``images.builders`` for the remote builders ``hosts``: name = inventory
+    name, ``docker_host`` = ``tcp://<ansible_host or name>:<docker_tls_port or 2376>``,
+    ``tls_dir`` = the hub's client certificate folder (ca.pem, cert.pem, key.pem)."""
+    out: list[dict[str, str]] = []
+    for host in [str(h) for h in (hosts or [])]:
+        if not _BUILDER_NAME.match(host):
+            raise AnsibleFilterError(
+                f"builder {host!r}: an inventory name of a remote builder must be lower-case "
+                "letters, digits, '.' or '-' (it becomes images.builders[].name)"
+            )
+        values = hostvars[host]
+        address = str(values.get("ansible_host") or host).strip()
+        try:
+            if ipaddress.ip_address(address.strip("[]")).version == 6:
+                address = f"[{address.strip('[]')}]"
+        except ValueError:
+            pass
+        port = int(values.get("docker_tls_port") or DOCKER_TLS_PORT)
+        out.append(
+            {"name": host, "docker_host": f"tcp://{address}:{port}", "tls_dir": str(tls_dir)}
+        )
+    return out
+
+
 class FilterModule:
     """VersaHub's controller-side filters."""
 
@@ -140,4 +203,6 @@ class FilterModule:
             "versahub_opa_command": versahub_opa_command,
             "versahub_opa_config": versahub_opa_config,
             "versahub_offline_firewall": versahub_offline_firewall,
+            "versahub_host_addresses": versahub_host_addresses,
+            "versahub_builder_endpoints": versahub_builder_endpoints,
         }
