@@ -71,16 +71,26 @@ class TestHost:
     image: str
     systemd: bool = True
     network: str | None = None
+    volumes: tuple[str, ...] = ()  # extra ``-v`` values (an anonymous /var/lib/docker: overlay2)
+    # APT's downloads, kept between sessions; hosts deployed at the same time need their
+    # own (apt locks the folder while it downloads)
+    apt_cache: str = "apt"
 
     def start(self) -> TestHost:
-        (HOST_CACHE / "apt").mkdir(parents=True, exist_ok=True)
+        apt = HOST_CACHE / self.apt_cache
+        apt.mkdir(parents=True, exist_ok=True)
+        for deb in (HOST_CACHE / "apt").glob("*.deb"):  # seeded from the shared one (links)
+            if not (apt / deb.name).exists():
+                os.link(deb, apt / deb.name)
         (HOST_CACHE / "pip").mkdir(parents=True, exist_ok=True)
         cmd = ["docker", "run", "-d", "--name", self.name, "--hostname", self.name]
         cmd += ["--label", "versahub.test=deploy"]
         if self.network:
             cmd += ["--network", self.network]
-        cmd += ["-v", f"{HOST_CACHE / 'apt'}:/var/cache/apt/archives"]
+        cmd += ["-v", f"{HOST_CACHE / self.apt_cache}:/var/cache/apt/archives"]
         cmd += ["-v", f"{HOST_CACHE / 'pip'}:/root/.cache/pip"]
+        for volume in self.volumes:
+            cmd += ["-v", volume]
         if self.systemd:
             cmd += [*SYSTEMD_FLAGS, self.image]
         else:
@@ -128,6 +138,48 @@ class TestHost:
         return str(json.loads(out)[network]["IPAddress"])
 
 
+@dataclass
+class SiteCA:
+    """A throwaway site CA (openssl) that issues server certificates for test hosts."""
+
+    folder: Path
+
+    @property
+    def ca(self) -> Path:
+        return self.folder / "ca.pem"
+
+    def create(self) -> SiteCA:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._openssl(
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=VersaHub test site CA", "-keyout", "ca.key", "-out", "ca.pem",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        )  # fmt: skip
+        return self
+
+    def issue(
+        self, name: str, *, dns: tuple[str, ...] = (), ips: tuple[str, ...] = ()
+    ) -> tuple[Path, Path]:
+        """A server certificate and key for ``dns`` names and ``ips`` (cert, key)."""
+        sans = ",".join([f"DNS:{d}" for d in dns] + [f"IP:{i}" for i in ips])
+        (self.folder / f"{name}.ext").write_text(
+            f"subjectAltName={sans}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+        )
+        self._openssl(
+            "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={(dns or ips)[0]}",
+            "-keyout", f"{name}.key", "-out", f"{name}.csr",
+        )  # fmt: skip
+        self._openssl(
+            "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.crt",
+        )  # fmt: skip
+        return self.folder / f"{name}.crt", self.folder / f"{name}.key"
+
+    def _openssl(self, *args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=self.folder, check=True, capture_output=True)
+
+
 def create_network(name: str) -> str:
     """A private bridge network for test hosts. On Docker's default network a host's own
     docker0 cannot get 172.17.0.1 (the outer network has it), which the hub listens on."""
@@ -169,15 +221,20 @@ def snapshot_repo(dest: Path) -> Path:
     return dest
 
 
-def write_inventory(folder: Path, host: str, site: dict[str, Any], **extra: Any) -> Path:
-    """A one-host inventory reaching ``host`` through ``docker exec``."""
+def write_inventory(
+    folder: Path, host: str, site: dict[str, Any], *,
+    groups: dict[str, list[str]] | None = None, **extra: Any,
+) -> Path:  # fmt: skip
+    """An inventory reaching its hosts through ``docker exec``: ``host`` in every group, or
+    the hosts ``groups`` names (``{"hub": [...], "builders": [...], ...}``)."""
     folder.mkdir(parents=True, exist_ok=True)
     host_vars = {
         "ansible_connection": "community.docker.docker",
         "ansible_python_interpreter": "/usr/bin/python3",
     }
-    groups = {g: {"hosts": {host: None}} for g in ("hub", "builders", "storage", "registry")}
-    inventory = {"all": {"children": groups, "vars": host_vars}}
+    members = groups or {g: [host] for g in ("hub", "builders", "storage", "registry")}
+    children = {g: {"hosts": dict.fromkeys(hosts)} for g, hosts in members.items()}
+    inventory = {"all": {"children": children, "vars": host_vars}}
     (folder / "hosts.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
     (folder / "group_vars").mkdir(exist_ok=True)
     all_vars = {"versahub_site": site, "versahub_ca_certificates": CA_FILES, **extra}
@@ -313,9 +370,13 @@ class DeployedHub:
     url: str
     password: str
     token: str = ""
+    verify: str | bool = True  # requests' verify: the site CA's file for an HTTPS hub
 
     def login(self, user: str) -> requests.Session:
         session = requests.Session()
+        session.verify = self.verify
+        # requests lets REQUESTS_CA_BUNDLE override a session's verify: not for the site CA
+        session.trust_env = self.verify is True
         session.get(f"{self.url}/hub/login", timeout=10)
         xsrf = session.cookies.get("_xsrf") or ""
         resp = session.post(
@@ -337,6 +398,7 @@ class DeployedHub:
 
     def api(self, method: str, path: str, token: str | None = None, **kw: Any) -> requests.Response:
         kw.setdefault("timeout", 60)
+        kw.setdefault("verify", self.verify)
         headers = {"Authorization": f"token {token or self.token}"}
         return requests.request(method, f"{self.url}/hub/api{path}", headers=headers, **kw)
 

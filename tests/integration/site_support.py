@@ -22,7 +22,9 @@ around ``start_hub`` only. Test helper, not product code.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
 import os
 import socket
@@ -117,6 +119,17 @@ def make_ca(folder: Path, *, server_ip: str = "127.0.0.1") -> tuple[Path, Path, 
         "-CAcreateserial", "-days", "1", "-extfile", str(ext), "-out", str(cert),
     )  # fmt: skip
     return ca, cert, key
+
+
+def spki_pin(cert: Path) -> str:
+    """Chromium's pin of a certificate's public key (base64 SHA-256 of the DER SPKI), for
+    ``--ignore-certificate-errors-spki-list``: trusting exactly the hub's key stands in for
+    installing the site CA, which this Chromium has no store for."""
+    pub = subprocess.run(["openssl", "x509", "-in", str(cert), "-pubkey", "-noout"],
+                         capture_output=True, check=True).stdout  # fmt: skip
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub,
+                         capture_output=True, check=True).stdout  # fmt: skip
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
 class SiteUnderTest:

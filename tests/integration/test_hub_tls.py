@@ -5,8 +5,6 @@ not match its certificate stops ``versahub up`` before anything starts."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import subprocess
 import sys
@@ -20,7 +18,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from site_support import SiteUnderTest, free_port, make_ca
+from site_support import SiteUnderTest, free_port, make_ca, spki_pin
 
 pytestmark = [pytest.mark.integration]
 
@@ -87,15 +85,6 @@ def test_status_checks_the_hub_through_its_certificate(site: TLSSite) -> None:
     assert json.loads(done.stdout)["components"]["hub"]["state"] == "running", done.stdout
 
 
-def _spki_sha256(cert: Path) -> str:
-    """Chromium's pin of a certificate's public key (base64 SHA-256 of the DER SPKI)."""
-    pub = subprocess.run(["openssl", "x509", "-in", str(cert), "-pubkey", "-noout"],
-                         capture_output=True, check=True).stdout  # fmt: skip
-    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub,
-                         capture_output=True, check=True).stdout  # fmt: skip
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
-
-
 def test_a_browser_loads_the_launch_page_over_https(site: TLSSite) -> None:
     """Chromium trusts exactly the hub's key (an SPKI pin stands in for installing the site
     CA, which this Chromium has no store for) and never sees plain HTTP."""
@@ -105,7 +94,7 @@ def test_a_browser_loads_the_launch_page_over_https(site: TLSSite) -> None:
         browser = pw.chromium.launch(
             executable_path="/usr/bin/chromium",
             args=["--no-sandbox", "--disable-gpu",
-                  f"--ignore-certificate-errors-spki-list={_spki_sha256(site.cert)}"],
+                  f"--ignore-certificate-errors-spki-list={spki_pin(site.cert)}"],
         )  # fmt: skip
         try:
             page = browser.new_page()

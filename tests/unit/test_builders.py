@@ -30,7 +30,7 @@ from versahub.images.registry_access import (
     docker_config,
     read_credentials,
 )
-from versahub.launch.storage import STORAGE_MARKER, storage_problem
+from versahub.launch.storage import STORAGE_MARKER, STORAGE_TIMEOUT, storage_problem, storage_silent
 from versahub.site.config import site_from_mapping
 
 
@@ -250,3 +250,9 @@ def test_storage_marker_decides_for_remote_storage_only(tmp_path: Path) -> None:
     assert site_from_mapping({"storage": {"remote": True}}).data["storage"]["remote"] is True
     with pytest.raises(InputError, match="storage"):
         site_from_mapping({"storage": {"remote": "yes"}})
+
+
+def test_a_storage_that_does_not_answer_is_named_in_the_refusal() -> None:
+    message = storage_silent("/var/lib/versahub/volumes/")
+    assert message.startswith("the volume storage at /var/lib/versahub/volumes does not answer")
+    assert f"{STORAGE_TIMEOUT:g} s" in message

@@ -54,7 +54,7 @@ from versahub.launch.plan import Layout, RuntimePlan
 from versahub.launch.progress import progress_event, ready_hook
 from versahub.launch.request import PUBLIC_KEY, LaunchRequest, parse_request, stored_spec
 from versahub.launch.service import LaunchRefused, LaunchService, Verdict, service_for
-from versahub.launch.storage import storage_problem
+from versahub.launch.storage import STORAGE_TIMEOUT, storage_problem, storage_silent
 from versahub.site.catalogue_store import record_launch
 from versahub.site.config import Site
 
@@ -481,10 +481,15 @@ class VersaHubDockerSpawner(VersaHubSpawnerMixin, DockerSpawner):
     async def prepare_folders(self, plan: RuntimePlan) -> None:
         site = self.versahub_site
         if site is not None:
-            problem = await asyncio.to_thread(
-                storage_problem, bool(site.data["storage"]["remote"]),
-                self.layout(site).volumes_dir, [m.source for m in plan.mounts],
+            volumes = self.layout(site).volumes_dir
+            check = asyncio.to_thread(
+                storage_problem, bool(site.data["storage"]["remote"]), volumes,
+                [m.source for m in plan.mounts],
             )  # fmt: skip
+            try:
+                problem = await asyncio.wait_for(check, STORAGE_TIMEOUT)
+            except TimeoutError:
+                problem = storage_silent(volumes)
             if problem is not None:
                 self.log.error("VersaHub refused %s/%s: %s", self.user.name, self.name, problem)
                 raise http_error(LaunchRefused(503, "storage-missing", problem))

@@ -5,7 +5,8 @@ mounted on every spawn host (``storage.remote``). A host that lost the mount sti
 empty mount point, and making a user's folders there would start the server on an empty home
 and write work where nobody will find it again. The storage host writes a marker file at the
 root of the export (the storage role); a launch that mounts anything from the volume folders
-is refused while the marker is missing. Pure apart from one ``stat``.
+is refused while the marker is missing, and when the folder does not answer in time (a hard
+NFS mount of a host that is down). Pure apart from one ``stat``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,17 @@ from collections.abc import Iterable
 from pathlib import Path
 
 STORAGE_MARKER = ".versahub-storage"
+# a hard NFS mount whose server is gone blocks a stat until it is back: the launch does not
+STORAGE_TIMEOUT = 10.0
+
+
+def storage_silent(volumes_dir: str) -> str:
+    """The refusal when the storage did not answer within ``STORAGE_TIMEOUT``."""
+    return (
+        f"the volume storage at {posixpath.normpath(volumes_dir)} does not answer (nothing "
+        f"within {STORAGE_TIMEOUT:g} s): the storage host or its export is down, so the "
+        "server was not started; the site's operators must bring it back"
+    )
 
 
 def storage_problem(remote: bool, volumes_dir: str, sources: Iterable[str]) -> str | None:
