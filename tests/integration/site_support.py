@@ -132,6 +132,33 @@ def spki_pin(cert: Path) -> str:
     return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
+@contextlib.contextmanager
+def https_page(cert: Path) -> Iterator[Any]:
+    """A Chromium page that trusts exactly ``cert``'s key (``spki_pin``)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu",
+                  f"--ignore-certificate-errors-spki-list={spki_pin(cert)}"],
+        )  # fmt: skip
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+def log_in_and_open_the_launch_page(page: Any, url: str, user: str, password: str) -> None:
+    """On the hub's login page: log in, open ``/hub/home``, check it is the launch page."""
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("input[type=submit], button[type=submit]")
+    page.wait_for_url(f"{url}/hub/**")
+    page.goto(f"{url}/hub/home")
+    assert page.locator("#vh-title").inner_text() == "Launch a persistent server"
+
+
 class SiteUnderTest:
     """A whole site (OPA, registry when enabled, JupyterHub + proxy) as ``versahub up``
     starts it. ``url`` is the public (proxy) URL; ``token`` an admin's API token."""

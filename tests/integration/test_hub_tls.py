@@ -18,7 +18,13 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from site_support import SiteUnderTest, free_port, make_ca, spki_pin
+from site_support import (
+    SiteUnderTest,
+    free_port,
+    https_page,
+    log_in_and_open_the_launch_page,
+    make_ca,
+)
 
 pytestmark = [pytest.mark.integration]
 
@@ -88,29 +94,13 @@ def test_status_checks_the_hub_through_its_certificate(site: TLSSite) -> None:
 def test_a_browser_loads_the_launch_page_over_https(site: TLSSite) -> None:
     """Chromium trusts exactly the hub's key (an SPKI pin stands in for installing the site
     CA, which this Chromium has no store for) and never sees plain HTTP."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu",
-                  f"--ignore-certificate-errors-spki-list={spki_pin(site.cert)}"],
-        )  # fmt: skip
-        try:
-            page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{site.redirect_port}/hub/login")  # typed without https
-            assert page.url.startswith(f"{site.url}/hub/login")
-            page.fill("input[name=username]", "alice")
-            page.fill("input[name=password]", site.password)
-            page.click("input[type=submit], button[type=submit]")
-            page.wait_for_url(f"{site.url}/hub/**")
-            page.goto(f"{site.url}/hub/home")
-            assert page.locator("#vh-title").inner_text() == "Launch a persistent server"
-            assert page.evaluate("location.protocol") == "https:"
-            cookies = {c["name"]: c for c in page.context.cookies()}
-            assert cookies["jupyterhub-session-id"]["secure"] is True
-        finally:
-            browser.close()
+    with https_page(site.cert) as page:
+        page.goto(f"http://127.0.0.1:{site.redirect_port}/hub/login")  # typed without https
+        assert page.url.startswith(f"{site.url}/hub/login")
+        log_in_and_open_the_launch_page(page, site.url, "alice", site.password)
+        assert page.evaluate("location.protocol") == "https:"
+        cookies = {c["name"]: c for c in page.context.cookies()}
+        assert cookies["jupyterhub-session-id"]["secure"] is True
 
 
 def test_a_key_that_does_not_match_stops_up_before_anything_starts(tmp_path: Path) -> None:

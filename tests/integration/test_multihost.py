@@ -56,7 +56,7 @@ from deploy_support import (
     snapshot_repo,
     write_inventory,
 )
-from site_support import spki_pin
+from site_support import https_page, log_in_and_open_the_launch_page
 
 pytest.importorskip("ansible")
 
@@ -440,27 +440,10 @@ def test_the_hub_answers_only_https_with_the_site_certificate(
 
 
 def test_a_browser_loads_the_launch_page_over_https(converged: Site, hub: DeployedHub) -> None:
-    from playwright.sync_api import sync_playwright
-
-    cert = converged.ca.folder / "hub.crt"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu",
-                  f"--ignore-certificate-errors-spki-list={spki_pin(cert)}"],
-        )  # fmt: skip
-        try:
-            page = browser.new_page()
-            page.goto(f"{hub.url}/hub/login")
-            page.fill("input[name=username]", "alice")
-            page.fill("input[name=password]", hub.password)
-            page.click("input[type=submit], button[type=submit]")
-            page.wait_for_url(f"{hub.url}/hub/**")
-            page.goto(f"{hub.url}/hub/home")
-            assert page.locator("#vh-title").inner_text() == "Launch a persistent server"
-            assert page.evaluate("location.protocol") == "https:"
-        finally:
-            browser.close()
+    with https_page(converged.ca.folder / "hub.crt") as page:
+        page.goto(f"{hub.url}/hub/login")
+        log_in_and_open_the_launch_page(page, hub.url, "alice", hub.password)
+        assert page.evaluate("location.protocol") == "https:"
 
 
 def test_a_lost_storage_mount_refuses_the_launch(converged: Site, hub: DeployedHub) -> None:

@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from playbook_filters import playbook_filters
+
 REPO = Path(__file__).resolve().parents[2]
 ROOT = REPO / "playbooks"
 ROLES = ROOT / "roles"
@@ -25,18 +28,6 @@ EXAMPLE = REPO / "inventories" / "example"
 
 def _yaml(path: Path):
     return yaml.safe_load(path.read_text()) or []
-
-
-def _filters():
-    import importlib.util
-
-    pytest.importorskip("ansible")
-    spec = importlib.util.spec_from_file_location(
-        "versahub_filters", ROOT / "filter_plugins" / "versahub.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _task(role: str, file: str, name: str) -> dict:
@@ -63,7 +54,7 @@ HOSTVARS = {
 
 
 def test_host_addresses_come_from_ansible_host_and_facts_never_from_names() -> None:
-    addresses = _filters().versahub_host_addresses
+    addresses = playbook_filters().versahub_host_addresses
     assert addresses(["hub1"], HOSTVARS) == ["192.0.2.10"]
     assert addresses(["build1"], HOSTVARS) == ["192.0.2.11"]  # a DNS name is not used
     assert addresses(["build2", "hub1"], HOSTVARS) == ["10.0.0.12", "192.0.2.10", "192.0.2.12"]
@@ -74,11 +65,11 @@ def test_a_host_without_a_known_address_fails_the_run() -> None:
     from ansible.errors import AnsibleFilterError
 
     with pytest.raises(AnsibleFilterError, match="no IPv4 address known for ghost"):
-        _filters().versahub_host_addresses(["hub1", "ghost"], HOSTVARS)
+        playbook_filters().versahub_host_addresses(["hub1", "ghost"], HOSTVARS)
 
 
 def test_builder_endpoints_are_images_builders_of_site_yaml() -> None:
-    endpoints = _filters().versahub_builder_endpoints
+    endpoints = playbook_filters().versahub_builder_endpoints
     hostvars = {
         "build1": {"ansible_host": "192.0.2.11"},
         "build2": {},

@@ -4,10 +4,14 @@ as a sentence; fully qualified module names; config tasks notify handlers that e
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from playbook_filters import playbook_filters
 
 ROOT = Path(__file__).resolve().parents[2] / "playbooks"
 ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if p.is_dir())
@@ -82,24 +86,12 @@ def test_site_playbook_plays_every_role_and_checks_first() -> None:
     assert used == set(ROLES) - {"site"}
 
 
-def _filters():
-    import importlib.util
-
-    pytest.importorskip("ansible")
-    spec = importlib.util.spec_from_file_location(
-        "versahub_filters", ROOT / "filter_plugins" / "versahub.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 SITE = {"hub": {"admin_users": ["admin"], "auth": {"kind": "demo", "users": ["alice"]}}}
 
 
 def test_offline_firewall_filter_is_the_hubs_own_rules_and_networks() -> None:
     """Golden: what the hub role installs comes from versahub/hub/network.py."""
-    firewall = _filters().FilterModule().filters()["versahub_offline_firewall"]
+    firewall = playbook_filters().FilterModule().filters()["versahub_offline_firewall"]
     assert firewall(SITE) == {
         "chain": "VERSAHUB-OFFLINE",
         "bridge": "vh-offline",
