@@ -98,6 +98,8 @@ class Site:
     network: str
     commits: list[str]
     converge: Any = None
+    inventory: Path | None = None
+    playbook: Path | None = None
 
     @property
     def repo(self) -> str:
@@ -209,7 +211,8 @@ def converged(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Site:
         registry_tls_cert_src=str(reg_cert), registry_tls_key_src=str(reg_key),
     )  # fmt: skip
     snapshot = snapshot_repo(tmp_path_factory.mktemp("repo"))
-    site.converge = deploy(inventory, playbook=snapshot / "playbooks" / "site.yml", timeout=2000)
+    site.inventory, site.playbook = inventory, snapshot / "playbooks" / "site.yml"
+    site.converge = deploy(inventory, playbook=site.playbook, timeout=2000)
     if site.converge.returncode != 0:
         journal = site.hub.exec("journalctl", "-n", "40", "--no-pager", "-o", "cat", check=False)
         pytest.fail(f"{site.converge.output[-4000:]}\n--- hub journal ---\n{journal}",
@@ -274,6 +277,14 @@ def test_converge_succeeds(converged: Site) -> None:
     assert "Hub: https://" in converged.converge.output
 
 
+def test_a_second_run_changes_nothing(converged: Site) -> None:
+    """Certificates, accounts, firewalls and both registry endpoints are idempotent."""
+    assert converged.inventory is not None and converged.playbook is not None
+    rerun = deploy(converged.inventory, playbook=converged.playbook, timeout=1500)
+    assert rerun.returncode == 0, rerun.output[-3000:]
+    assert rerun.changed == 0, "\n".join(rerun.changed_tasks())
+
+
 def test_builders_hold_no_hub_secrets(converged: Site) -> None:
     """The builder has its engine's server certificate and nothing of the hub: no site.yaml,
     no hub state, no registry account, no key of the builder CA or of the hub's client."""
@@ -315,6 +326,7 @@ def test_a_launch_builds_on_a_builder_and_runs_on_the_hub(
     assert progress.get("status") == "ready", _events(progress)
     events = _events(progress)
     assert f"on {site.build.name}" in events, events
+    assert f"Copying the base image {BASE_IMAGE} to {site.build.name} (once)" in events
     ctr = server_container(site.hub, "alice", "first")
     image = site.hub.exec("docker", "inspect", "--format", "{{.Config.Image}}", ctr).strip()
     prefix = f"{site.store.name}:5000/versahub/r2d-"
@@ -357,6 +369,7 @@ def test_a_builder_that_is_down_is_skipped_then_none_fails_fast(
         r, progress = _launch(site, hub, "alice", "second", site.commits[1])
         assert progress.get("status") == "ready", _events(progress)
         assert f"on {site.store.name}" in _events(progress)
+        assert f"to {site.store.name} (once)" in _events(progress)  # its own base image copy
         hub.stop("alice", "second")
         site.store.exec("systemctl", "stop", "docker.socket", "docker")
         started = time.monotonic()

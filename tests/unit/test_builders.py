@@ -256,3 +256,24 @@ def test_a_storage_that_does_not_answer_is_named_in_the_refusal() -> None:
     message = storage_silent("/var/lib/versahub/volumes/")
     assert message.startswith("the volume storage at /var/lib/versahub/volumes does not answer")
     assert f"{STORAGE_TIMEOUT:g} s" in message
+
+
+def test_status_shows_a_silent_builder_down_with_the_reason(tmp_path: Path, tls_dir: Path) -> None:
+    """``versahub status`` pings each builder itself (here a loopback port nobody answers)."""
+    from versahub.app.up import status
+
+    port = _closed_port()
+    doc = _site(registry__address="127.0.0.1:5000", registry__tls=False)
+    doc["images"]["builders"] = [
+        {"name": "build1", "docker_host": f"tcp://127.0.0.1:{port}", "tls_dir": str(tls_dir)},
+        {"name": "build2", "docker_host": "tcp://127.0.0.1:2376", "tls_dir": str(tmp_path)},
+    ]
+    doc["state_dir"] = str(tmp_path / "state")
+    components = status(site_from_mapping(doc))["components"]
+    one, two = components["builder build1"], components["builder build2"]
+    assert one["state"] == "down" and one["url"] == f"tcp://127.0.0.1:{port}"
+    assert "build1" in one["detail"]
+    assert two == {
+        "state": "down", "url": "tcp://127.0.0.1:2376",
+        "detail": f"builder build2: ca.pem, cert.pem, key.pem missing in {tmp_path}",
+    }  # fmt: skip
