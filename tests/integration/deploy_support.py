@@ -138,48 +138,6 @@ class TestHost:
         return str(json.loads(out)[network]["IPAddress"])
 
 
-@dataclass
-class SiteCA:
-    """A throwaway site CA (openssl) that issues server certificates for test hosts."""
-
-    folder: Path
-
-    @property
-    def ca(self) -> Path:
-        return self.folder / "ca.pem"
-
-    def create(self) -> SiteCA:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._openssl(
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", "/CN=VersaHub test site CA", "-keyout", "ca.key", "-out", "ca.pem",
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        )  # fmt: skip
-        return self
-
-    def issue(
-        self, name: str, *, dns: tuple[str, ...] = (), ips: tuple[str, ...] = ()
-    ) -> tuple[Path, Path]:
-        """A server certificate and key for ``dns`` names and ``ips`` (cert, key)."""
-        sans = ",".join([f"DNS:{d}" for d in dns] + [f"IP:{i}" for i in ips])
-        (self.folder / f"{name}.ext").write_text(
-            f"subjectAltName={sans}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
-        )
-        self._openssl(
-            "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={(dns or ips)[0]}",
-            "-keyout", f"{name}.key", "-out", f"{name}.csr",
-        )  # fmt: skip
-        self._openssl(
-            "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.crt",
-        )  # fmt: skip
-        return self.folder / f"{name}.crt", self.folder / f"{name}.key"
-
-    def _openssl(self, *args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=self.folder, check=True, capture_output=True)
-
-
 def create_network(name: str) -> str:
     """A private bridge network for test hosts. On Docker's default network a host's own
     docker0 cannot get 172.17.0.1 (the outer network has it), which the hub listens on."""

@@ -31,6 +31,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,34 +92,53 @@ def operator_environment(extra: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+@dataclass
+class SiteCA:
+    """A throwaway site CA (openssl) that issues server certificates (test sites and hosts)."""
+
+    folder: Path
+
+    @property
+    def ca(self) -> Path:
+        return self.folder / "ca.pem"
+
+    def create(self) -> SiteCA:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._openssl(
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=VersaHub test site CA", "-keyout", "ca.key", "-out", "ca.pem",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        )  # fmt: skip
+        return self
+
+    def issue(
+        self, name: str, *, dns: tuple[str, ...] = (), ips: tuple[str, ...] = ()
+    ) -> tuple[Path, Path]:
+        """A server certificate and key for ``dns`` names and ``ips`` (cert, key)."""
+        sans = ",".join([f"DNS:{d}" for d in dns] + [f"IP:{i}" for i in ips])
+        (self.folder / f"{name}.ext").write_text(
+            f"subjectAltName={sans}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+        )
+        self._openssl(
+            "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={(dns or ips)[0]}",
+            "-keyout", f"{name}.key", "-out", f"{name}.csr",
+        )  # fmt: skip
+        self._openssl(
+            "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.crt",
+        )  # fmt: skip
+        return self.folder / f"{name}.crt", self.folder / f"{name}.key"
+
+    def _openssl(self, *args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=self.folder, check=True, capture_output=True)
+
+
 def make_ca(folder: Path, *, server_ip: str = "127.0.0.1") -> tuple[Path, Path, Path]:
     """A throwaway CA and a server certificate for ``IP:<server_ip>`` (ca, cert, key)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ca, ca_key = folder / "ca.pem", folder / "ca.key"
-    cert, key, csr = folder / "server.pem", folder / "server.key", folder / "server.csr"
-    ext = folder / "server.ext"
-    ext.write_text(
-        f"subjectAltName=IP:{server_ip}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
-    )
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
-
-    openssl(
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        "-subj", "/CN=VersaHub test CA", "-keyout", str(ca_key), "-out", str(ca),
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-    )  # fmt: skip
-    openssl(
-        "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={server_ip}",
-        "-keyout", str(key), "-out", str(csr),
-    )  # fmt: skip
-    openssl(
-        "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
-        "-CAcreateserial", "-days", "1", "-extfile", str(ext), "-out", str(cert),
-    )  # fmt: skip
-    return ca, cert, key
+    site_ca = SiteCA(folder).create()
+    cert, key = site_ca.issue("server", ips=(server_ip,))
+    return site_ca.ca, cert, key
 
 
 def spki_pin(cert: Path) -> str:

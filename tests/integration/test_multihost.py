@@ -43,7 +43,6 @@ sys.path.insert(0, str(Path(__file__).parent))  # deploy_support.py: --import-mo
 from deploy_support import (
     CA_FILES,
     DeployedHub,
-    SiteCA,
     TestHost,
     build_host_image,
     copy_image,
@@ -56,7 +55,7 @@ from deploy_support import (
     snapshot_repo,
     write_inventory,
 )
-from site_support import https_page, log_in_and_open_the_launch_page
+from site_support import SiteCA, https_page, log_in_and_open_the_launch_page
 
 pytest.importorskip("ansible")
 

@@ -422,7 +422,8 @@ def status(site: Site) -> dict[str, Any]:
             "url": url,
         }
     # each remote builder's engine, pinged over its TLS connection (docs/deploy-ansible.md)
-    for endpoint, problem in asyncio.run(probe_all(images.builders)):
+    probes = asyncio.run(probe_all(images.builders)) if images.builders else []
+    for endpoint, problem in probes:
         components[f"builder {endpoint.name}"] = {
             "state": "running" if problem is None else "down",
             "url": endpoint.url,

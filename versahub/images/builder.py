@@ -347,11 +347,11 @@ class ImageBuilder:
             await run_cli("tag", source, str(image), timeout=60)
             await run_cli("rmi", source, timeout=60)
 
-    async def _ensure_base(self, endpoint: Endpoint, log: EventLog, image: ImageRef) -> None:
-        """Give a remote builder the hub's base image, byte for byte (same image id: the
-        cache key names it), copied once over the builder's TLS connection."""
-        async with DockerEngine() as here:
-            base_id, _ = await self._base_image(here)
+    async def _ensure_base(
+        self, endpoint: Endpoint, base_id: str, log: EventLog, image: ImageRef
+    ) -> None:
+        """Give a remote builder the hub's base image ``base_id``, byte for byte (the cache
+        key names that id), copied once over the builder's TLS connection."""
         if self._bases.get(endpoint.name) == base_id:
             return
         async with DockerEngine(endpoint, timeout=60) as there:
@@ -409,9 +409,9 @@ class ImageBuilder:
         except RefError as err:
             raise BuildFailed(str(err)) from None
         async with DockerEngine() as engine:
-            _, python_version = await self._base_image(engine)
+            base_id, python_version = await self._base_image(engine)
         if not endpoint.is_local:
-            await self._ensure_base(endpoint, log, image)
+            await self._ensure_base(endpoint, base_id, log, image)
         with tempfile.TemporaryDirectory(prefix="versahub-r2d-") as tmp:
             config_file = Path(tmp) / "repo2docker_config.py"
             config_file.write_text(

@@ -9,7 +9,8 @@ hosts pull; the same endpoint when unset). Each may ask for an account: the cred
 (``https`` with ``registry.tls``), the HTTP basic auth for it, and a private ``DOCKER_CONFIG``
 folder whose ``config.json`` holds that one account (the docker client's own mechanism; no
 ``docker login`` writes into the hub user's home). Credentials are read when first needed and
-errors name the file and the reason, never the password.
+errors name the file and the reason, never the password. The account is read once per
+settings (a launch reads no file): a new password takes effect with the next settings.
 """
 
 from __future__ import annotations
@@ -61,24 +62,31 @@ class RegistryAccess:
     address: str
     scheme: str = "http"
     credentials: str | None = None
+    _account: tuple[str, str] | None = field(default=None, repr=False)
     _config_dir: str | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
         return f"{self.scheme}://{self.address}"
 
+    def account(self) -> tuple[str, str] | None:
+        """``(username, password)``, read once (``None`` without credentials)."""
+        if self.credentials is not None and self._account is None:
+            self._account = read_credentials(self.credentials)
+        return self._account
+
     def basic_auth(self) -> aiohttp.BasicAuth | None:
-        if self.credentials is None:
-            return None
-        return aiohttp.BasicAuth(*read_credentials(self.credentials))
+        account = self.account()
+        return None if account is None else aiohttp.BasicAuth(*account)
 
     def env(self) -> dict[str, str]:
         """``DOCKER_CONFIG`` for a docker client that pushes or pulls with this account
         (``{}`` without credentials: the client's own configuration)."""
-        if self.credentials is None:
+        account = self.account()
+        if account is None:
             return {}
         if self._config_dir is None:
-            user, password = read_credentials(self.credentials)
+            user, password = account
             folder = tempfile.mkdtemp(prefix="versahub-registry-")  # 0700, the hub's own
             atexit.register(shutil.rmtree, folder, True)
             config = Path(folder) / "config.json"
